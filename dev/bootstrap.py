@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Create the local AWS resources on moto, from the same definitions the deployed stack uses.
+
+The DynamoDB table is read from template.yaml (resource TransfersTable), so local tables can never
+drift from the deployed one. Safe to run twice: existing resources are left as they are.
+
+  bootstrap.py table  --endpoint URL --name NAME
+  bootstrap.py secret --endpoint URL --name NAME --client-id ID --client-secret S --webhook-secret W
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
+
+
+def _any_tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+CfnLoader.add_multi_constructor("!", _any_tag)
+
+
+def table_properties(template: Path) -> dict:
+    doc = yaml.load(template.read_text(), Loader=CfnLoader)
+    return doc["Resources"]["TransfersTable"]["Properties"]
+
+
+def client(service: str, endpoint: str):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
+def create_table(endpoint: str, name: str, template: Path) -> None:
+    props = table_properties(template)
+    ddb = client("dynamodb", endpoint)
+    if name in ddb.list_tables()["TableNames"]:
+        print(f"table {name} exists")
+        return
+    args = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    ddb.create_table(**args)
+    ddb.get_waiter("table_exists").wait(TableName=name)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+    print(f"table {name} created")
+
+
+def put_secret(endpoint: str, name: str, value: dict) -> None:
+    sm = client("secretsmanager", endpoint)
+    body = json.dumps(value)
+    try:
+        sm.create_secret(Name=name, SecretString=body)
+        print(f"secret {name} created")
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=body)
+        print(f"secret {name} updated")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("table")
+    t.add_argument("--endpoint", required=True)
+    t.add_argument("--name", required=True)
+    t.add_argument("--template", default=str(ROOT / "template.yaml"))
+    s = sub.add_parser("secret")
+    s.add_argument("--endpoint", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--client-id", required=True)
+    s.add_argument("--client-secret", required=True)
+    s.add_argument("--webhook-secret", required=True)
+    s.add_argument("--previous-webhook-secret")
+    args = parser.parse_args()
+    if args.command == "table":
+        create_table(args.endpoint, args.name, Path(args.template))
+    else:
+        value = {
+            "clientId": args.client_id,
+            "clientSecret": args.client_secret,
+            "webhookSecret": args.webhook_secret,
+        }
+        if args.previous_webhook_secret:
+            value["previousWebhookSecret"] = args.previous_webhook_secret
+        put_secret(args.endpoint, args.name, value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

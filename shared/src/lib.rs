@@ -1,0 +1,14 @@
+//! Everything the three functions share: the transfer domain (pure), the Mesh API client, and the AWS
+//! adapters (Secrets Manager, DynamoDB), plus configuration and telemetry set up once per cold start.
+
+pub mod aws;
+pub mod config;
+pub mod ids;
+pub mod mesh;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod time;
+pub mod transfer;

@@ -1,0 +1,323 @@
+//! The Mesh secret: one Secrets Manager secret holding a JSON object
+//! `{clientId, clientSecret, webhookSecret, previousWebhookSecret?}`, fetched at most once per TTL and
+//! shared by every invocation of a warm function. Secret values are `SecretString`s: their `Debug`
+//! prints `[REDACTED]` and they have no `Display`, so they cannot reach a log line by accident.
+
+use aws_sdk_secretsmanager::error::SdkError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Forced refreshes (after a 401 from Mesh, or a signature that matches no known secret) are
+/// rate-limited so a flood of bad signatures cannot turn into a flood of Secrets Manager calls.
+pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("the Mesh secret was not found")]
+    NotFound,
+    #[error("access to the Mesh secret was denied")]
+    AccessDenied,
+    #[error("the Mesh secret is malformed: {0}")]
+    Malformed(String),
+    #[error("Secrets Manager is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Mesh API credentials and the webhook signing secrets.
+pub struct MeshSecrets {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub webhook_secret: SecretString,
+    /// Kept valid during a webhook secret rotation, so deliveries signed either way verify.
+    pub previous_webhook_secret: Option<SecretString>,
+}
+
+impl std::fmt::Debug for MeshSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshSecrets")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("webhook_secret", &"[REDACTED]")
+            .field("previous_webhook_secret", &self.previous_webhook_secret.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSecret {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    webhook_secret: Option<String>,
+    previous_webhook_secret: Option<String>,
+}
+
+impl MeshSecrets {
+    /// Parses the secret's JSON. Errors name the field, never the value (serde's messages can quote
+    /// input, so they are not passed on).
+    pub fn parse(json: &str) -> Result<Self, SecretsError> {
+        let raw: RawSecret = serde_json::from_str(json)
+            .map_err(|_| SecretsError::Malformed("expected a JSON object of strings".into()))?;
+        let need = |v: Option<String>, name: &str| match v {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(SecretsError::Malformed(format!("{name} is missing or empty"))),
+        };
+        Ok(Self {
+            client_id: need(raw.client_id, "clientId")?,
+            client_secret: SecretString::from(need(raw.client_secret, "clientSecret")?),
+            webhook_secret: SecretString::from(need(raw.webhook_secret, "webhookSecret")?),
+            previous_webhook_secret: raw
+                .previous_webhook_secret
+                .filter(|s| !s.trim().is_empty())
+                .map(SecretString::from),
+        })
+    }
+
+    /// The secrets a webhook signature may be made with, current first.
+    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.webhook_secret.expose_secret()).chain(self.previous_webhook_secret.iter().map(|s| s.expose_secret()))
+    }
+}
+
+/// Where the secret's JSON comes from: Secrets Manager in functions, a fake in unit tests.
+pub trait SecretSource: Send + Sync {
+    fn fetch(&self) -> impl std::future::Future<Output = Result<String, SecretsError>> + Send;
+}
+
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self { client, secret_id: secret_id.into() }
+    }
+}
+
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self) -> Result<String, SecretsError> {
+        let out = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(map_sdk_error)?;
+        out.secret_string
+            .ok_or_else(|| SecretsError::Malformed("the secret has no string value".into()))
+    }
+}
+
+fn map_sdk_error(err: SdkError<GetSecretValueError>) -> SecretsError {
+    match err.as_service_error() {
+        Some(GetSecretValueError::ResourceNotFoundException(_)) => SecretsError::NotFound,
+        Some(e) if e.meta().code() == Some("AccessDeniedException") => SecretsError::AccessDenied,
+        Some(e) => SecretsError::Unavailable(e.meta().code().unwrap_or("service error").to_string()),
+        None => SecretsError::Unavailable(kind_of(&err).to_string()),
+    }
+}
+
+fn kind_of<E, R>(err: &SdkError<E, R>) -> &'static str {
+    match err {
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(_) => "dispatch failure",
+        SdkError::ResponseError(_) => "unreadable response",
+        SdkError::ConstructionFailure(_) => "request construction failure",
+        _ => "service error",
+    }
+}
+
+struct Cached {
+    value: Arc<MeshSecrets>,
+    fetched_at: Instant,
+}
+
+/// A TTL cache in front of a `SecretSource`. One fetch at a time: concurrent callers wait for it
+/// rather than each calling Secrets Manager.
+pub struct SecretCache<S> {
+    source: S,
+    ttl: Duration,
+    min_refresh_interval: Duration,
+    state: Mutex<Option<Cached>>,
+}
+
+impl<S: SecretSource> SecretCache<S> {
+    pub fn new(source: S, ttl: Duration) -> Self {
+        Self::with_min_refresh_interval(source, ttl, DEFAULT_MIN_REFRESH_INTERVAL)
+    }
+
+    pub fn with_min_refresh_interval(source: S, ttl: Duration, min_refresh_interval: Duration) -> Self {
+        Self { source, ttl, min_refresh_interval, state: Mutex::new(None) }
+    }
+
+    /// The cached secret while it is younger than the TTL, a fresh one otherwise. If a refresh
+    /// fails while an older value is held, the older value is served (and the failure logged):
+    /// a Secrets Manager blip must not fail payments with credentials that were valid a minute ago.
+    pub async fn get(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
+        let mut state = self.state.lock().await;
+        if let Some(c) = state.as_ref()
+            && c.fetched_at.elapsed() < self.ttl
+        {
+            return Ok(c.value.clone());
+        }
+        self.refresh_locked(&mut state).await
+    }
+
+    /// Re-reads the secret now (e.g. after Mesh answered 401), unless it was read less than the
+    /// minimum refresh interval ago, in which case the held value is returned.
+    pub async fn force_refresh(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
+        let mut state = self.state.lock().await;
+        if let Some(c) = state.as_ref()
+            && c.fetched_at.elapsed() < self.min_refresh_interval
+        {
+            return Ok(c.value.clone());
+        }
+        self.refresh_locked(&mut state).await
+    }
+
+    async fn refresh_locked(&self, state: &mut Option<Cached>) -> Result<Arc<MeshSecrets>, SecretsError> {
+        let fetched = match self.source.fetch().await {
+            Ok(json) => MeshSecrets::parse(&json),
+            Err(e) => Err(e),
+        };
+        match (fetched, state.as_mut()) {
+            (Ok(secrets), _) => {
+                let value = Arc::new(secrets);
+                *state = Some(Cached { value: value.clone(), fetched_at: Instant::now() });
+                Ok(value)
+            }
+            (Err(e), Some(stale)) => {
+                tracing::warn!(error = %e, "refreshing the Mesh secret failed; serving the previous value");
+                // Back off: try again after the minimum refresh interval, not on every call.
+                stale.fetched_at = Instant::now() - self.ttl.saturating_sub(self.min_refresh_interval);
+                Ok(stale.value.clone())
+            }
+            (Err(e), None) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex as StdMutex;
+
+    const JSON: &str = r#"{"clientId":"cid","clientSecret":"csecret","webhookSecret":"whsec-new","previousWebhookSecret":"whsec-old"}"#;
+
+    /// Answers with the queued results in turn, repeating the last one. `Err(true)` is "not found",
+    /// `Err(false)` "unavailable".
+    struct FakeSource {
+        calls: AtomicUsize,
+        answers: StdMutex<Vec<Result<&'static str, bool>>>,
+    }
+
+    impl FakeSource {
+        fn answering(answers: Vec<Result<&'static str, bool>>) -> Self {
+            Self { calls: AtomicUsize::new(0), answers: StdMutex::new(answers) }
+        }
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    impl SecretSource for &FakeSource {
+        async fn fetch(&self) -> Result<String, SecretsError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut answers = self.answers.lock().unwrap();
+            let answer = if answers.len() > 1 { answers.remove(0) } else { answers[0] };
+            match answer {
+                Ok(json) => Ok(json.to_string()),
+                Err(true) => Err(SecretsError::NotFound),
+                Err(false) => Err(SecretsError::Unavailable("down".into())),
+            }
+        }
+    }
+
+    #[test]
+    fn parses_all_fields_and_orders_webhook_secrets() {
+        let s = MeshSecrets::parse(JSON).unwrap();
+        assert_eq!(s.client_id, "cid");
+        assert_eq!(s.client_secret.expose_secret(), "csecret");
+        assert_eq!(s.webhook_secrets().collect::<Vec<_>>(), ["whsec-new", "whsec-old"]);
+        let s = MeshSecrets::parse(r#"{"clientId":"c","clientSecret":"s","webhookSecret":"w","extra":1}"#).unwrap();
+        assert_eq!(s.webhook_secrets().count(), 1);
+    }
+
+    #[test]
+    fn malformed_secrets_name_the_field_never_the_value() {
+        for (json, field) in [
+            (r#"{"clientSecret":"s3cr3t","webhookSecret":"w"}"#, "clientId"),
+            (r#"{"clientId":"c","clientSecret":"","webhookSecret":"w"}"#, "clientSecret"),
+            (r#"{"clientId":"c","clientSecret":"s3cr3t"}"#, "webhookSecret"),
+        ] {
+            let msg = MeshSecrets::parse(json).unwrap_err().to_string();
+            assert!(msg.contains(field), "{msg}");
+            assert!(!msg.contains("s3cr3t"), "{msg}");
+        }
+        let msg = MeshSecrets::parse(r#"{"clientId":"c","clientSecret":s3cr3t}"#).unwrap_err().to_string();
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+    }
+
+    #[test]
+    fn debug_never_shows_secret_values() {
+        let s = MeshSecrets::parse(JSON).unwrap();
+        let shown = format!("{s:?} {:?}", s.client_secret);
+        for value in ["csecret", "whsec-new", "whsec-old"] {
+            assert!(!shown.contains(value), "{shown}");
+        }
+        assert!(shown.contains("cid"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn caches_for_the_ttl_then_refetches() {
+        let src = FakeSource::answering(vec![Ok(JSON)]);
+        let cache = SecretCache::new(&src, Duration::from_secs(300));
+        let a = cache.get().await.unwrap();
+        let b = cache.get().await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(src.calls(), 1);
+        tokio::time::advance(Duration::from_secs(299)).await;
+        cache.get().await.unwrap();
+        assert_eq!(src.calls(), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        cache.get().await.unwrap();
+        assert_eq!(src.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_refresh_is_rate_limited() {
+        let src = FakeSource::answering(vec![Ok(JSON)]);
+        let cache = SecretCache::with_min_refresh_interval(&src, Duration::from_secs(300), Duration::from_secs(30));
+        cache.get().await.unwrap();
+        cache.force_refresh().await.unwrap();
+        cache.force_refresh().await.unwrap();
+        assert_eq!(src.calls(), 1, "within the interval a forced refresh reuses the held value");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        cache.force_refresh().await.unwrap();
+        assert_eq!(src.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_serves_the_previous_value_and_backs_off() {
+        let src = FakeSource::answering(vec![Ok(JSON), Err(false)]);
+        let cache = SecretCache::with_min_refresh_interval(&src, Duration::from_secs(300), Duration::from_secs(30));
+        cache.get().await.unwrap();
+        tokio::time::advance(Duration::from_secs(301)).await;
+        let s = cache.get().await.unwrap();
+        assert_eq!(s.client_id, "cid");
+        assert_eq!(src.calls(), 2);
+        cache.get().await.unwrap();
+        assert_eq!(src.calls(), 2, "no retry storm right after a failure");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        cache.get().await.unwrap();
+        assert_eq!(src.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_previous_value_the_error_is_returned() {
+        let src = FakeSource::answering(vec![Err(true)]);
+        let cache = SecretCache::new(&src, Duration::from_secs(300));
+        assert!(matches!(cache.get().await, Err(SecretsError::NotFound)));
+    }
+}

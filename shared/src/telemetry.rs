@@ -1,0 +1,92 @@
+//! Logging, set up once per cold start: one JSON object per line on stdout, which CloudWatch Logs
+//! indexes. The Lambda runtime opens a span carrying `requestId` around every invocation; listing the
+//! spans on each line puts the request id on every line logged while handling it.
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. Level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`.
+/// `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text for local reading.
+pub fn init() {
+    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    let filter = filter_from_env();
+    if text {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    } else {
+        let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
+    }
+}
+
+fn filter_from_env() -> EnvFilter {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// The JSON subscriber, with its writer injectable so tests can read what it prints.
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(false)
+        .with_current_span(false)
+        .with_span_list(true)
+        .flatten_event(true)
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn every_line_is_json_and_carries_the_request_id() {
+        let buf = Buffer::default();
+        let subscriber = json_subscriber(EnvFilter::new("info"), buf.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            // The span the Lambda runtime opens around each invocation.
+            let invoke = tracing::info_span!("Lambda runtime invoke", requestId = "req-123");
+            let _g = invoke.enter();
+            tracing::info!(event_id = "evt-1", "applied");
+            let inner = tracing::info_span!("store", table = "transfers");
+            let _i = inner.enter();
+            tracing::warn!("nested");
+            tracing::debug!("filtered out");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        for line in &lines {
+            assert_eq!(line["spans"][0]["requestId"], "req-123", "{line}");
+        }
+        assert_eq!(lines[0]["message"], "applied");
+        assert_eq!(lines[0]["event_id"], "evt-1");
+        assert_eq!(lines[1]["level"], "WARN");
+    }
+}

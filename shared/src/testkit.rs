@@ -1,0 +1,97 @@
+//! Test support (feature `testkit`): a moto server for the whole test process, tables created from
+//! `template.yaml` by `dev/bootstrap.py`, and SDK configuration pointed at moto. Never compiled into
+//! the functions.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+    // Held open for the life of the test process; when the process exits the pipe closes and the
+    // wrapper shell stops moto, so no server outlives the tests.
+    _guard: Option<Child>,
+}
+
+/// The workspace root (where `template.yaml` and `dev/` live).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("shared/ has a parent").to_path_buf()
+}
+
+/// The moto server: `MOTO_ENDPOINT` if the test command started one, else one spawned on a free port.
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Moto { endpoint, _guard: None },
+        _ => spawn_moto(),
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+fn spawn_moto() -> Moto {
+    let port = free_port();
+    let script = format!(
+        "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null' EXIT; read _unused; kill $pid"
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sh can start moto_server (pip install 'moto[server]')");
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("moto_server did not start on port {port}: is moto[server] installed? {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto { endpoint: format!("http://127.0.0.1:{port}"), _guard: Some(child) }
+}
+
+/// SDK configuration for moto: its endpoint, a fixed region and dummy credentials, set explicitly
+/// so a test can never reach real AWS whatever the environment holds.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&moto().endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// A name no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn bootstrap(args: &[&str]) {
+    let out = Command::new("python3")
+        .arg(workspace_root().join("dev/bootstrap.py"))
+        .args(args)
+        .args(["--endpoint", &moto().endpoint])
+        .output()
+        .expect("python3 runs dev/bootstrap.py");
+    assert!(out.status.success(), "bootstrap {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A fresh transfers table, created exactly as `template.yaml` declares it.
+pub fn create_table() -> String {
+    let name = unique_name("transfers");
+    bootstrap(&["table", "--name", &name]);
+    name
+}
