@@ -1,6 +1,7 @@
 //! Everything the three functions share: the transfer domain (pure), the Mesh API client, and the AWS
 //! adapters (Secrets Manager, DynamoDB), plus configuration and telemetry set up once per cold start.
 
+pub mod app;
 pub mod aws;
 pub mod config;
 pub mod ids;

@@ -48,10 +48,82 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
-    match lowercase_keys(value) {
+    let Folded(value) = serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
+    match value {
         Value::Object(map) => Ok(map),
         _ => Err(BodyError::NotAnObject),
+    }
+}
+
+/// A JSON value read with lower-cased object keys, in document order, so that of two keys equal up to
+/// case the later one wins (as in Mesh's binder).
+struct Folded(Value);
+
+impl<'de> serde::Deserialize<'de> for Folded {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FoldVisitor)
+    }
+}
+
+struct FoldVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FoldVisitor {
+    type Value = Folded;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Folded, E> {
+        Ok(Folded(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Folded, E> {
+        Ok(Folded(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Folded, E> {
+        Ok(Folded(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Folded, E> {
+        Ok(Folded(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Folded, E> {
+        Ok(Folded(Value::String(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Folded, E> {
+        Ok(Folded(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Folded, E> {
+        Ok(Folded(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Folded, E> {
+        Ok(Folded(Value::Null))
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Folded, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Folded, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Folded(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Folded(Value::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Folded, A::Error> {
+        let mut out = Map::new();
+        while let Some((key, Folded(value))) = map.next_entry::<String, Folded>()? {
+            out.insert(key.to_lowercase(), value);
+        }
+        Ok(Folded(Value::Object(out)))
     }
 }
 
@@ -63,7 +135,7 @@ pub fn parse_object_or_empty(body: &[u8]) -> Result<Map<String, Value>, BodyErro
     }
 }
 
-/// Lower-cases every object key, recursively; for duplicate keys (after folding) the last one wins.
+/// Lower-cases every object key of an already-parsed value, recursively.
 pub fn lowercase_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => {
@@ -211,6 +283,9 @@ mod tests {
         assert_eq!(v, json!({"userid": "a", "transferoptions": {"toaddresses": [{"networkid": "x"}]}}));
         let map = parse_object(br#"{"userId":"first","USERID":"second"}"#).expect("object");
         assert_eq!(Obj::new(&map).str("userId"), Ok(Some("second")));
+        let map = parse_object(br#"{"USERID":"first","userId":"second","A":{"B":[{"C":1}]}}"#).expect("object");
+        assert_eq!(Obj::new(&map).str("userId"), Ok(Some("second")));
+        assert_eq!(map.get("a"), Some(&json!({"b": [{"c": 1}]})));
     }
 
     #[test]

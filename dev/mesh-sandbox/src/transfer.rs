@@ -210,44 +210,52 @@ impl Transfer {
         }
     }
 
-    /// The REST `TransferModel` (camelCase).
+    /// The REST `TransferModel` (camelCase), as JSON.
     pub fn to_model(&self, public_url: &str) -> Value {
+        serde_json::to_value(self.model(public_url)).unwrap_or(Value::Null)
+    }
+
+    /// The REST `TransferModel`.
+    pub fn model(&self, public_url: &str) -> TransferModel {
         let a = self.amounts();
-        let fee = |fee: f64, fiat: f64| {
-            json!({"fee": fee, "feeCurrency": self.symbol, "feeInFiat": fiat, "feeInTransferCurrency": fee})
+        let fee = |fee: f64, fee_in_fiat: f64| TransferFee {
+            fee,
+            fee_currency: self.symbol.clone(),
+            fee_in_fiat,
+            fee_in_transfer_currency: fee,
         };
-        json!({
-            "id": self.id,
-            "clientTransactionId": self.client_transaction_id,
-            "institutionTransactionId": self.institution_transaction_id,
-            "userId": self.user_id,
-            "status": self.status.as_str(),
-            "amount": self.amount,
-            "amountInFiat": self.amount_in_fiat,
-            "amountToReceive": a.destination_amount,
-            "amountToReceiveInFiat": a.destination_amount_in_fiat,
-            "amountInFiatCurrencyCode": "USD",
-            "symbol": self.symbol,
-            "tokenAddress": null,
-            "networkId": self.network.id,
-            "networkName": self.network.name,
-            "networkLogoUrl": crate::catalog::logo_url(public_url, self.network.name),
-            "createdTimestamp": self.created_timestamp,
-            "executedTimestamp": self.executed_timestamp,
-            "from": self.from.to_json(public_url),
-            "hash": self.hash,
-            "infoUrl": self.hash.as_ref().map(|h| format!("{}{}", self.network.explorer_tx, h)),
-            "gasFee": fee(a.gas_fee, a.gas_fee_fiat),
-            "withdrawalFee": null,
-            "processingFee": fee(a.processing_fee, a.processing_fee_fiat),
-            "transferType": self.transfer_type,
-            "isFeeIncluded": self.is_fee_included,
-            "sourceAmount": a.source_amount,
-            "destinationAmount": a.destination_amount,
-            "destinationAmountInFiat": a.destination_amount_in_fiat,
-            "totalFeesAmountInFiat": a.total_fees_fiat,
-            "totalTransactionAmountInFiat": a.total_transaction_fiat,
-            "fundingMethods": [{
+        TransferModel {
+            id: self.id,
+            client_transaction_id: self.client_transaction_id.clone(),
+            institution_transaction_id: self.institution_transaction_id.clone(),
+            user_id: self.user_id.clone(),
+            status: self.status.as_str(),
+            amount: self.amount,
+            amount_in_fiat: self.amount_in_fiat,
+            amount_to_receive: a.destination_amount,
+            amount_to_receive_in_fiat: a.destination_amount_in_fiat,
+            amount_in_fiat_currency_code: "USD",
+            symbol: self.symbol.clone(),
+            token_address: None,
+            network_id: self.network.id,
+            network_name: self.network.name,
+            network_logo_url: crate::catalog::logo_url(public_url, self.network.name),
+            created_timestamp: self.created_timestamp,
+            executed_timestamp: self.executed_timestamp,
+            from: self.from.to_json(public_url),
+            hash: self.hash.clone(),
+            info_url: self.hash.as_ref().map(|h| format!("{}{}", self.network.explorer_tx, h)),
+            gas_fee: fee(a.gas_fee, a.gas_fee_fiat),
+            withdrawal_fee: None,
+            processing_fee: fee(a.processing_fee, a.processing_fee_fiat),
+            transfer_type: self.transfer_type.clone(),
+            is_fee_included: self.is_fee_included,
+            source_amount: a.source_amount,
+            destination_amount: a.destination_amount,
+            destination_amount_in_fiat: a.destination_amount_in_fiat,
+            total_fees_amount_in_fiat: a.total_fees_fiat,
+            total_transaction_amount_in_fiat: a.total_transaction_fiat,
+            funding_methods: vec![json!({
                 "type": "existingCryptocurrencyBalance",
                 "amount": a.source_amount,
                 "amountInFiat": a.total_transaction_fiat,
@@ -256,19 +264,19 @@ impl Transfer {
                 "fromSymbol": self.symbol,
                 "paymentMethodType": null,
                 "fee": null,
-            }],
-            "destinationAddress": self.destination_address,
-            "refundAddress": self.refund_address,
-            "addressTag": self.address_tag,
-            "subClientId": null,
-            "clientId": null,
-            "companyName": "Mesh Sandbox",
-            "bridgingDetails": null,
-            "isSmartFundingTransfer": false,
-            "isBridgingTransfer": false,
-            "unitPrice": a.unit_price,
-            "requestedTransferAmount": self.amount,
-        })
+            })],
+            destination_address: self.destination_address.clone(),
+            refund_address: self.refund_address.clone(),
+            address_tag: self.address_tag.clone(),
+            sub_client_id: None,
+            client_id: None,
+            company_name: "Mesh Sandbox",
+            bridging_details: None,
+            is_smart_funding_transfer: false,
+            is_bridging_transfer: false,
+            unit_price: a.unit_price,
+            requested_transfer_amount: self.amount,
+        }
     }
 
     /// The webhook payload for this transfer as it is now (`Id` and `SentTimestamp` are per attempt).
@@ -293,6 +301,66 @@ impl Transfer {
             timestamp: timestamp_ms,
         }
     }
+}
+
+/// `TransferFee`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferFee {
+    pub fee: f64,
+    pub fee_currency: String,
+    pub fee_in_fiat: f64,
+    pub fee_in_transfer_currency: f64,
+}
+
+/// `TransferModel` as `GET /api/v1/transfers/managed/mesh` returns it (mesh-api.md §4).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferModel {
+    pub id: Uuid,
+    pub client_transaction_id: Option<String>,
+    pub institution_transaction_id: String,
+    pub user_id: String,
+    pub status: &'static str,
+    pub amount: f64,
+    pub amount_in_fiat: f64,
+    pub amount_to_receive: f64,
+    pub amount_to_receive_in_fiat: f64,
+    pub amount_in_fiat_currency_code: &'static str,
+    pub symbol: String,
+    pub token_address: Option<String>,
+    pub network_id: Uuid,
+    pub network_name: &'static str,
+    pub network_logo_url: String,
+    /// Unix seconds.
+    pub created_timestamp: i64,
+    /// Unix seconds.
+    pub executed_timestamp: Option<i64>,
+    pub from: Value,
+    pub hash: Option<String>,
+    pub info_url: Option<String>,
+    pub gas_fee: TransferFee,
+    pub withdrawal_fee: Option<TransferFee>,
+    pub processing_fee: TransferFee,
+    pub transfer_type: String,
+    pub is_fee_included: bool,
+    pub source_amount: f64,
+    pub destination_amount: f64,
+    pub destination_amount_in_fiat: f64,
+    pub total_fees_amount_in_fiat: f64,
+    pub total_transaction_amount_in_fiat: f64,
+    pub funding_methods: Vec<Value>,
+    pub destination_address: String,
+    pub refund_address: Option<String>,
+    pub address_tag: Option<String>,
+    pub sub_client_id: Option<Uuid>,
+    pub client_id: Option<String>,
+    pub company_name: &'static str,
+    pub bridging_details: Option<Value>,
+    pub is_smart_funding_transfer: bool,
+    pub is_bridging_transfer: bool,
+    pub unit_price: f64,
+    pub requested_transfer_amount: f64,
 }
 
 /// The webhook body, serialised in exactly this key order with PascalCase names (mesh-api.md §5).

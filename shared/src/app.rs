@@ -1,0 +1,37 @@
+//! What every function builds once per cold start and shares through an `Arc` across invocations:
+//! configuration, the AWS clients, the Mesh secret cache, the transfer store and the Mesh client.
+
+use crate::config::{ConfigError, CoreConfig};
+use crate::mesh::{HttpOptions, MeshClient, MeshError};
+use crate::secrets::{SecretCache, SecretsManagerSource};
+use crate::store::DynamoTransferStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+}
+
+pub struct Deps {
+    pub config: CoreConfig,
+    pub secrets: SecretCache<SecretsManagerSource>,
+    pub store: DynamoTransferStore,
+    pub mesh: MeshClient,
+}
+
+impl Deps {
+    /// Reads the configuration and builds every client. Fails with a message naming what is wrong.
+    pub async fn init() -> Result<Self, InitError> {
+        let config = CoreConfig::from_env()?;
+        let sdk = crate::aws::load_sdk_config().await;
+        let secrets = SecretCache::new(
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), config.mesh_secret_id.clone()),
+            config.secret_ttl,
+        );
+        let store = DynamoTransferStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.transfers_table.clone());
+        let mesh = MeshClient::new(config.mesh_base_url.clone(), HttpOptions::default())?;
+        Ok(Self { config, secrets, store, mesh })
+    }
+}
