@@ -5,8 +5,10 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod ids;
+pub mod ingest;
 pub mod mesh;
 pub mod secrets;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

@@ -10,8 +10,11 @@
 //!   partition from taking every write.
 //! - `expires_at` (N, epoch seconds): the TTL attribute, for short-lived items only.
 
-use crate::ids::{TransactionId, TransferId};
-use crate::transfer::{Received, TransferRecord, TransferStatus};
+use crate::ids::{EventId, TransactionId, TransferId};
+use crate::ingest::{Outcome, ReportSource};
+use crate::transfer::{Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
+use aws_sdk_dynamodb::types::{CancellationReason, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -23,6 +26,7 @@ pub const BY_USER_INDEX: &str = "by-user";
 pub const OPEN_INDEX: &str = "open-transfers";
 pub const OPEN_SHARDS: u32 = 4;
 const TRANSFER_PREFIX: &str = "TRANSFER#";
+const EVENT_PREFIX: &str = "EVENT#";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,6 +37,12 @@ pub enum StoreError {
     /// The forward-only rule refused the change; `current` is what the table holds.
     #[error("the change would not move the transfer forward")]
     NotApplied { current: Box<TransferRecord> },
+    /// This event id was recorded before: a redelivery.
+    #[error("the event was recorded before")]
+    DuplicateEvent,
+    /// The transfer changed since it was read (optimistic locking); re-read and re-plan.
+    #[error("the transfer changed since it was read")]
+    VersionConflict,
     /// Throttling, timeouts, 5xx: the caller should fail the request so the sender retries.
     #[error("DynamoDB is unavailable: {0}")]
     Unavailable(String),
@@ -51,6 +61,39 @@ pub struct StatusUpdate {
     pub mesh_transfer_id: Option<TransferId>,
     pub tx_hash: Option<String>,
     pub received: Option<Received>,
+    /// Replaces the recorded mismatches when set.
+    pub mismatches: Option<Vec<Mismatch>>,
+}
+
+/// A change to a transfer that was read at `expected_version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferChange {
+    Status { id: TransactionId, expected_version: u64, update: StatusUpdate },
+    Refund { id: TransactionId, expected_version: u64, refund: RefundStatus, now: i64 },
+}
+
+/// One report of Mesh's, kept once per event id: the deduplication record and the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub event_id: EventId,
+    pub source: ReportSource,
+    pub outcome: Outcome,
+    pub transfer_id: TransferId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<TransactionId>,
+    /// The status exactly as Mesh wrote it.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_at: Option<i64>,
+    pub received_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    #[serde(default)]
+    pub received: Received,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<Mismatch>,
+    /// Epoch seconds: the TTL attribute. Past it the record no longer counts, deleted or not.
+    pub expires_at: i64,
 }
 
 /// The store's narrow interface: what the functions need, nothing more.
@@ -72,6 +115,19 @@ pub trait TransferStore: Send + Sync {
         created_before: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<TransferRecord>, StoreError>> + Send;
+    /// Records an event (once per event id) and applies its change, atomically: both or neither.
+    /// `DuplicateEvent` if the id is known; `VersionConflict` if the transfer changed since read.
+    fn record_event(
+        &self,
+        event: &EventRecord,
+        change: Option<&TransferChange>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The record of an event id, if it is held and not expired.
+    fn get_event(&self, id: &EventId) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
+}
+
+fn event_key(id: &EventId) -> String {
+    format!("{EVENT_PREFIX}{id}")
 }
 
 fn transfer_key(id: &TransactionId) -> String {
@@ -103,6 +159,9 @@ fn apply_to(record: &mut TransferRecord, update: &StatusUpdate) {
     }
     if update.received.is_some() {
         record.received.clone_from(&update.received);
+    }
+    if let Some(m) = &update.mismatches {
+        record.mismatches.clone_from(m);
     }
 }
 
@@ -149,6 +208,112 @@ where
     StoreError::Unavailable(detail)
 }
 
+/// The forward-only rule as a DynamoDB condition: a higher rank, or the same status with a newer event.
+/// `moves_forward` is the same rule in Rust; the contract tests hold them to each other.
+const FORWARD_ONLY: &str = "(status_rank < :rank OR (status_rank = :rank AND #status = :status \
+     AND (attribute_not_exists(last_event_at) OR last_event_at < :event_at)))";
+
+struct UpdateParts {
+    expression: String,
+    values: HashMap<String, AttributeValue>,
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The update expression of a status change, shared by `advance` and `record_event`.
+fn status_update_parts(update: &StatusUpdate) -> Result<UpdateParts, StoreError> {
+    let mut set = vec![
+        "#status = :status",
+        "status_rank = :rank",
+        "last_event_at = :event_at",
+        "updated_at = :now",
+        "version = version + :one",
+    ];
+    let mut values = HashMap::from([
+        (":status".to_string(), AttributeValue::S(update.status.as_str().into())),
+        (":rank".to_string(), n(update.status.rank())),
+        (":event_at".to_string(), n(update.event_at)),
+        (":now".to_string(), n(update.now)),
+        (":one".to_string(), n(1)),
+    ]);
+    let corrupt = |e: serde_dynamo::Error| StoreError::Corrupt(e.to_string());
+    if let Some(t) = &update.mesh_transfer_id {
+        set.push("mesh_transfer_id = :mesh_transfer_id");
+        values.insert(":mesh_transfer_id".into(), AttributeValue::S(t.to_string()));
+    }
+    if let Some(h) = &update.tx_hash {
+        set.push("tx_hash = :tx_hash");
+        values.insert(":tx_hash".into(), AttributeValue::S(h.clone()));
+    }
+    if let Some(r) = &update.received {
+        set.push("received = :received");
+        values.insert(":received".into(), serde_dynamo::to_attribute_value(r).map_err(corrupt)?);
+    }
+    if let Some(m) = &update.mismatches {
+        set.push("mismatches = :mismatches");
+        values.insert(":mismatches".into(), serde_dynamo::to_attribute_value(m).map_err(corrupt)?);
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if update.status.is_terminal() {
+        // Leaving the sparse index is what closes the transfer for reconciliation.
+        expression.push_str(" REMOVE open_shard");
+    }
+    Ok(UpdateParts { expression, values })
+}
+
+fn reason_code(reasons: &[CancellationReason], i: usize) -> Option<&str> {
+    reasons.get(i).and_then(|r| r.code()).filter(|c| *c != "None")
+}
+
+impl DynamoTransferStore {
+    fn event_put(&self, event: &EventRecord) -> Result<Put, StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert("pk".into(), AttributeValue::S(event_key(&event.event_id)));
+        item.insert("kind".into(), AttributeValue::S("event".into()));
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // An expired record no longer counts, whether or not TTL has deleted it yet.
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now_s")
+            .expression_attribute_values(":now_s", n(event.received_at / 1000))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn change_update(&self, change: &TransferChange) -> Result<Update, StoreError> {
+        let (id, expected_version, builder) = match change {
+            TransferChange::Status { id, expected_version, update } => {
+                let parts = status_update_parts(update)?;
+                let b = Update::builder()
+                    .update_expression(parts.expression)
+                    .condition_expression(format!("version = :expected AND {FORWARD_ONLY}"))
+                    .expression_attribute_names("#status", "status")
+                    .set_expression_attribute_values(Some(parts.values));
+                (id, expected_version, b)
+            }
+            TransferChange::Refund { id, expected_version, refund, now } => {
+                let refund = serde_dynamo::to_attribute_value(refund).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let b = Update::builder()
+                    .update_expression("SET refund = :refund, updated_at = :now, version = version + :one")
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(":refund", refund)
+                    .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":one", n(1));
+                (id, expected_version, b)
+            }
+        };
+        builder
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(transfer_key(id)))
+            .expression_attribute_values(":expected", n(expected_version))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
 impl TransferStore for DynamoTransferStore {
     async fn create(&self, record: &TransferRecord) -> Result<(), StoreError> {
         let result = self
@@ -182,50 +347,16 @@ impl TransferStore for DynamoTransferStore {
     }
 
     async fn advance(&self, id: &TransactionId, update: &StatusUpdate) -> Result<TransferRecord, StoreError> {
-        let mut set = vec![
-            "#status = :status",
-            "status_rank = :rank",
-            "last_event_at = :event_at",
-            "updated_at = :now",
-            "version = version + :one",
-        ];
-        let mut values = HashMap::from([
-            (":status".to_string(), AttributeValue::S(update.status.as_str().into())),
-            (":rank".to_string(), AttributeValue::N(update.status.rank().to_string())),
-            (":event_at".to_string(), AttributeValue::N(update.event_at.to_string())),
-            (":now".to_string(), AttributeValue::N(update.now.to_string())),
-            (":one".to_string(), AttributeValue::N("1".into())),
-        ]);
-        if let Some(t) = &update.mesh_transfer_id {
-            set.push("mesh_transfer_id = :mesh_transfer_id");
-            values.insert(":mesh_transfer_id".into(), AttributeValue::S(t.to_string()));
-        }
-        if let Some(h) = &update.tx_hash {
-            set.push("tx_hash = :tx_hash");
-            values.insert(":tx_hash".into(), AttributeValue::S(h.clone()));
-        }
-        if let Some(r) = &update.received {
-            set.push("received = :received");
-            let av = serde_dynamo::to_attribute_value(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            values.insert(":received".into(), av);
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if update.status.is_terminal() {
-            // Leaving the sparse index is what closes the transfer for reconciliation.
-            expression.push_str(" REMOVE open_shard");
-        }
+        let parts = status_update_parts(update)?;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(transfer_key(id)))
-            .update_expression(expression)
-            .condition_expression(
-                "attribute_exists(pk) AND (status_rank < :rank OR (status_rank = :rank AND #status = :status \
-                 AND (attribute_not_exists(last_event_at) OR last_event_at < :event_at)))",
-            )
+            .update_expression(parts.expression)
+            .condition_expression(format!("attribute_exists(pk) AND {FORWARD_ONLY}"))
             .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_values(Some(parts.values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -283,6 +414,71 @@ impl TransferStore for DynamoTransferStore {
         all.truncate(limit);
         Ok(all)
     }
+
+    async fn record_event(&self, event: &EventRecord, change: Option<&TransferChange>) -> Result<(), StoreError> {
+        let put = self.event_put(event)?;
+        let Some(change) = change else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(put.table_name())
+                .set_item(Some(put.item().clone()))
+                .set_condition_expression(Some(put.condition_expression().unwrap_or_default().to_string()))
+                .set_expression_attribute_values(put.expression_attribute_values().cloned())
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    Err(StoreError::DuplicateEvent)
+                }
+                Err(e) => Err(unavailable(e)),
+            };
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(self.change_update(change)?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let reasons = c.cancellation_reasons();
+                    match (reason_code(reasons, 0), reason_code(reasons, 1)) {
+                        (Some("ConditionalCheckFailed"), _) => Err(StoreError::DuplicateEvent),
+                        (_, Some("ConditionalCheckFailed")) => Err(StoreError::VersionConflict),
+                        (a, b) => Err(StoreError::Unavailable(format!(
+                            "transaction cancelled: {}, {}",
+                            a.unwrap_or("None"),
+                            b.unwrap_or("None")
+                        ))),
+                    }
+                }
+                _ => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn get_event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let event: Option<EventRecord> = out
+            .item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?;
+        let now_s = crate::time::now_millis() / 1000;
+        Ok(event.filter(|e| e.expires_at >= now_s))
+    }
 }
 
 // ---- In memory ----
@@ -292,11 +488,16 @@ impl TransferStore for DynamoTransferStore {
 #[derive(Default)]
 pub struct MemoryTransferStore {
     items: Mutex<HashMap<TransactionId, TransferRecord>>,
+    events: Mutex<HashMap<EventId, EventRecord>>,
 }
 
 impl MemoryTransferStore {
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<TransactionId, TransferRecord>> {
         self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn events(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, EventRecord>> {
+        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -334,6 +535,46 @@ impl TransferStore for MemoryTransferStore {
         open.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.transaction_id.cmp(&b.transaction_id)));
         open.truncate(limit);
         Ok(open)
+    }
+
+    async fn record_event(&self, event: &EventRecord, change: Option<&TransferChange>) -> Result<(), StoreError> {
+        // Lock order: items, then events (the same everywhere).
+        let mut items = self.items();
+        let mut events = self.events();
+        if events.get(&event.event_id).is_some_and(|e| e.expires_at >= event.received_at / 1000) {
+            return Err(StoreError::DuplicateEvent);
+        }
+        if let Some(change) = change {
+            let (id, expected) = match change {
+                TransferChange::Status { id, expected_version, .. } | TransferChange::Refund { id, expected_version, .. } => {
+                    (id, *expected_version)
+                }
+            };
+            let record = items.get_mut(id).ok_or(StoreError::VersionConflict)?;
+            if record.version != expected {
+                return Err(StoreError::VersionConflict);
+            }
+            match change {
+                TransferChange::Status { update, .. } => {
+                    if !moves_forward(record, update) {
+                        return Err(StoreError::VersionConflict);
+                    }
+                    apply_to(record, update);
+                }
+                TransferChange::Refund { refund, now, .. } => {
+                    record.refund = Some(*refund);
+                    record.updated_at = *now;
+                    record.version += 1;
+                }
+            }
+        }
+        events.insert(event.event_id.clone(), event.clone());
+        Ok(())
+    }
+
+    async fn get_event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
+        let now_s = crate::time::now_millis() / 1000;
+        Ok(self.events().get(id).filter(|e| e.expires_at >= now_s).cloned())
     }
 }
 

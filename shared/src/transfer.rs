@@ -178,6 +178,19 @@ pub struct Received {
     pub address: Option<String>,
 }
 
+/// A difference between what arrived and what the link token offered and expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mismatch {
+    Underpaid,
+    Overpaid,
+    Token,
+    Network,
+    Address,
+    /// Mesh names another user than the one the transfer was created for.
+    User,
+}
+
 /// Everything we keep about one payment attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {
@@ -205,6 +218,8 @@ pub struct TransferRecord {
     pub tx_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received: Option<Received>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<Mismatch>,
 }
 
 impl TransferRecord {
@@ -225,6 +240,7 @@ impl TransferRecord {
             mesh_transfer_id: None,
             tx_hash: None,
             received: None,
+            mismatches: Vec::new(),
         }
     }
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Init time of a Lambda binary: from process start to its first poll of the Runtime API.
+
+Serves a minimal Lambda Runtime API on loopback, starts the binary N times and prints the median,
+min and max time to the first `GET /2018-06-01/runtime/invocation/next`. No invocation is handed out;
+the process is stopped once it asks for one.
+
+  measure_init.py BINARY [BINARY ...] [--runs 15]
+"""
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Runtime(BaseHTTPRequestHandler):
+    polled = threading.Event()
+    polled_at = 0.0
+
+    def do_GET(self):  # noqa: N802
+        if self.path.endswith("/runtime/invocation/next"):
+            Runtime.polled_at = time.perf_counter()
+            Runtime.polled.set()
+            time.sleep(5)  # hold the long poll; the process is killed meanwhile
+        self.send_response(404)
+        self.end_headers()
+
+    def do_POST(self):  # noqa: N802
+        # init errors land here
+        length = int(self.headers.get("content-length", 0))
+        sys.stderr.write(f"runtime API POST {self.path}: {self.rfile.read(length)[:300]!r}\n")
+        Runtime.polled_at = time.perf_counter()
+        Runtime.polled.set()
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def measure(binary: str, port: int, runs: int) -> list[float]:
+    env = dict(os.environ)
+    env.update(
+        AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
+        AWS_LAMBDA_FUNCTION_NAME=os.path.basename(os.path.dirname(binary)) or "fn",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+        AWS_LAMBDA_LOG_STREAM_NAME="local",
+        AWS_LAMBDA_LOG_GROUP_NAME="local",
+    )
+    env.setdefault("AWS_REGION", "us-east-1")
+    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setdefault("TRANSFERS_TABLE", "transfers")
+    env.setdefault("MESH_SECRET_ID", "mesh/credentials")
+    env.setdefault("MESH_ENV", "sandbox")
+    env.setdefault("DESTINATIONS", '[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]')
+    times = []
+    for _ in range(runs):
+        Runtime.polled.clear()
+        start = time.perf_counter()
+        proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not Runtime.polled.wait(10):
+            proc.kill()
+            raise SystemExit(f"{binary} never polled the Runtime API")
+        times.append((Runtime.polled_at - start) * 1000)
+        proc.kill()
+        proc.wait()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binaries", nargs="+")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Runtime)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"{'binary':<40} {'size MB':>8} {'init median ms':>15} {'min':>7} {'max':>7}")
+    for b in args.binaries:
+        t = measure(b, port, args.runs)
+        size = os.path.getsize(b) / 1e6
+        print(f"{b:<40} {size:>8.2f} {statistics.median(t):>15.2f} {min(t):>7.2f} {max(t):>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
