@@ -27,6 +27,7 @@ pub const OPEN_INDEX: &str = "open-transfers";
 pub const OPEN_SHARDS: u32 = 4;
 const TRANSFER_PREFIX: &str = "TRANSFER#";
 const EVENT_PREFIX: &str = "EVENT#";
+const PARKED_PREFIX: &str = "PARKED#";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,8 +123,20 @@ pub trait TransferStore: Send + Sync {
         event: &EventRecord,
         change: Option<&TransferChange>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The record of an event id, if it is held and not expired.
-    fn get_event(&self, id: &EventId) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
+    /// The record of an event id, if it is held and not expired at `now_ms`.
+    fn get_event(
+        &self,
+        id: &EventId,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
+    /// Keeps a validly signed body that could not be processed, once per distinct body.
+    fn park(&self, reason: &str, body: &[u8], now_ms: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A parked body's key: its SHA-256, so a redelivery of the same body is kept once.
+pub fn parked_key(body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{PARKED_PREFIX}{:x}", sha2::Sha256::digest(body))
 }
 
 fn event_key(id: &EventId) -> String {
@@ -462,7 +475,7 @@ impl TransferStore for DynamoTransferStore {
         }
     }
 
-    async fn get_event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
+    async fn get_event(&self, id: &EventId, now_ms: i64) -> Result<Option<EventRecord>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -476,8 +489,28 @@ impl TransferStore for DynamoTransferStore {
             .item
             .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()?;
-        let now_s = crate::time::now_millis() / 1000;
-        Ok(event.filter(|e| e.expires_at >= now_s))
+        Ok(event.filter(|e| e.expires_at >= now_ms / 1000))
+    }
+
+    async fn park(&self, reason: &str, body: &[u8], now_ms: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(parked_key(body)))
+            .item("kind", AttributeValue::S("parked".into()))
+            .item("reason", AttributeValue::S(reason.into()))
+            .item("body", AttributeValue::S(String::from_utf8_lossy(body).into_owned()))
+            .item("received_at", n(now_ms))
+            .item("expires_at", n(now_ms / 1000 + crate::ingest::EVENT_RETENTION_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 
@@ -489,6 +522,7 @@ impl TransferStore for DynamoTransferStore {
 pub struct MemoryTransferStore {
     items: Mutex<HashMap<TransactionId, TransferRecord>>,
     events: Mutex<HashMap<EventId, EventRecord>>,
+    parked: Mutex<HashMap<String, String>>,
 }
 
 impl MemoryTransferStore {
@@ -572,9 +606,21 @@ impl TransferStore for MemoryTransferStore {
         Ok(())
     }
 
-    async fn get_event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
-        let now_s = crate::time::now_millis() / 1000;
-        Ok(self.events().get(id).filter(|e| e.expires_at >= now_s).cloned())
+    async fn get_event(&self, id: &EventId, now_ms: i64) -> Result<Option<EventRecord>, StoreError> {
+        Ok(self.events().get(id).filter(|e| e.expires_at >= now_ms / 1000).cloned())
+    }
+
+    async fn park(&self, reason: &str, body: &[u8], _now_ms: i64) -> Result<(), StoreError> {
+        let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        parked.entry(parked_key(body)).or_insert_with(|| reason.to_string());
+        Ok(())
+    }
+}
+
+impl MemoryTransferStore {
+    /// Parked bodies' keys and reasons (for tests).
+    pub fn parked(&self) -> HashMap<String, String> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -182,7 +182,7 @@ async fn events_are_recorded_once<S: TransferStore>(store: &S) {
     let e = event(&id, NOW_MS, NOW_MS / 1000 + 3600);
     store.record_event(&e, None).await.unwrap();
     assert!(matches!(store.record_event(&e, None).await, Err(StoreError::DuplicateEvent)));
-    let held = store.get_event(&e.event_id).await.unwrap();
+    let held = store.get_event(&e.event_id, NOW_MS).await.unwrap();
     assert_eq!(held, Some(e));
 }
 
@@ -205,13 +205,13 @@ async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
     // A stale version: neither the event nor the change is written.
     let e = event(&id, NOW_MS, NOW_MS / 1000 + 3600);
     assert!(matches!(store.record_event(&e, Some(&change(7))).await, Err(StoreError::VersionConflict)));
-    assert_eq!(store.get_event(&e.event_id).await.unwrap(), None);
+    assert_eq!(store.get_event(&e.event_id, NOW_MS).await.unwrap(), None);
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 1);
     // The right version: both.
     store.record_event(&e, Some(&change(1))).await.unwrap();
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
     assert_eq!((after.status, after.version), (TransferStatus::Pending, 2));
-    assert!(store.get_event(&e.event_id).await.unwrap().is_some());
+    assert!(store.get_event(&e.event_id, NOW_MS).await.unwrap().is_some());
     // A redelivery: refused as a duplicate, and the change is not applied again.
     assert!(matches!(store.record_event(&e, Some(&change(2))).await, Err(StoreError::DuplicateEvent)));
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 2);

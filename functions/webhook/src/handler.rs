@@ -1,12 +1,146 @@
-use lambda_http::{Body, Request, Response};
-use shared::app::Deps;
-use std::sync::Arc;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::store::TransferStore;
+use shared::webhook::{Accepted, Delivery, WebhookError, WebhookKeys, WebhookSettings, receive};
 
-/// Until this function's own issue lands, every request gets a clear 501 rather than a guess.
-pub async fn handle(_deps: Arc<Deps>, _request: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let body = serde_json::json!({"code": "not_implemented", "message": "this endpoint is not available yet"});
-    Ok(Response::builder()
-        .status(501)
+/// Maps a function-URL request to one delivery and the result to Mesh's answer: 200 once the event
+/// is durable (or known), a JSON error with a stable `code` otherwise. Logs carry ids, never the
+/// body or the signature.
+pub async fn handle<S: TransferStore, K: WebhookKeys>(
+    store: &S,
+    keys: &K,
+    settings: &WebhookSettings,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let source_ip = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    };
+    let delivery = Delivery {
+        method: request.method().as_str(),
+        body: request.body().as_ref(),
+        signature: request.headers().get(shared::signature::HEADER).map(|v| v.as_bytes()),
+        source_ip: source_ip.as_deref(),
+    };
+    let result = receive(store, keys, settings, delivery, shared::time::now_millis()).await;
+    Ok(respond(result))
+}
+
+fn respond(result: Result<Accepted, WebhookError>) -> Response<Body> {
+    match result {
+        Ok(a) => {
+            tracing::info!(
+                outcome = a.outcome.as_str(),
+                event_id = a.event_id.as_deref(),
+                transfer_id = a.transfer_id.as_deref(),
+                transaction_id = a.transaction_id.as_deref(),
+                mismatches = a.mismatches,
+                "webhook accepted"
+            );
+            metrics::counter!("WebhookEvents", "Outcome" => a.outcome.as_str()).increment(1);
+            if a.mismatches > 0 {
+                tracing::warn!(event_id = a.event_id.as_deref(), "received differs from what was offered");
+                metrics::counter!("AmountOrDestinationMismatches").increment(1);
+            }
+            if a.outside_replay_window {
+                tracing::warn!(event_id = a.event_id.as_deref(), "signed send time outside the replay window");
+                metrics::counter!("WebhookOutsideReplayWindow").increment(1);
+            }
+            json(200, serde_json::json!({ "outcome": a.outcome.as_str() }))
+        }
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(code = e.code(), error = %e, "webhook not recorded; Mesh will retry");
+            } else {
+                tracing::warn!(code = e.code(), "webhook rejected");
+            }
+            metrics::counter!("WebhookRejected", "Reason" => e.code()).increment(1);
+            json(e.status(), serde_json::json!({ "code": e.code(), "message": e.public_message() }))
+        }
+    }
+}
+
+fn json(status: u16, body: serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
         .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))?)
+        .body(Body::from(body.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ids::{TransactionId, UserId};
+    use shared::secrets::{MeshSecrets, SecretsError};
+    use shared::store::MemoryTransferStore;
+    use shared::transfer::{TransferRecord, TransferStatus};
+    use std::sync::Arc;
+
+    struct Keys(Arc<MeshSecrets>);
+
+    impl WebhookKeys for Keys {
+        async fn current(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
+            Ok(self.0.clone())
+        }
+        async fn refreshed(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn keys() -> Keys {
+        let json = r#"{"clientId":"c","clientSecret":"s","webhookSecret":"sandbox-webhook-secret"}"#;
+        Keys(Arc::new(MeshSecrets::parse(json).unwrap()))
+    }
+
+    async fn store_with_fixture_transfer() -> MemoryTransferStore {
+        let store = MemoryTransferStore::default();
+        let id = TransactionId::parse("txn_0f8e2c4b9a1d4e6f8a2b3c4d5e6f7a8b").unwrap();
+        store.create(&TransferRecord::created(id, UserId::parse("user-7f3a9c").unwrap(), 1)).await.unwrap();
+        store
+    }
+
+    fn fixture(name: &str) -> Request {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    async fn call(store: &MemoryTransferStore, request: Request) -> (u16, serde_json::Value) {
+        let response = handle(store, &keys(), &WebhookSettings::default(), request).await.unwrap();
+        let status = response.status().as_u16();
+        (status, serde_json::from_slice(response.body().as_ref()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_signed_fixture_is_applied_once() {
+        let store = store_with_fixture_transfer().await;
+        let (status, body) = call(&store, fixture("webhook-succeeded.json")).await;
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")));
+        let (status, body) = call(&store, fixture("webhook-succeeded.json")).await;
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("duplicate")));
+        let id = TransactionId::parse("txn_0f8e2c4b9a1d4e6f8a2b3c4d5e6f7a8b").unwrap();
+        assert_eq!(store.get(&id).await.unwrap().unwrap().status, TransferStatus::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn a_base64_encoded_body_is_verified_over_the_decoded_bytes() {
+        let store = store_with_fixture_transfer().await;
+        let (status, body) = call(&store, fixture("webhook-succeeded-base64.json")).await;
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_body_is_refused_with_a_stable_code_and_no_echo() {
+        let store = store_with_fixture_transfer().await;
+        let mut event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{}/../../events/webhook-succeeded.json", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap();
+        let tampered = event["body"].as_str().unwrap().replace("49.99", "4999.99");
+        event["body"] = serde_json::json!(tampered);
+        let (status, body) = call(&store, lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("signature_mismatch")));
+        assert!(!body.to_string().contains("4999"));
+        let mut get = fixture("webhook-succeeded.json");
+        *get.method_mut() = lambda_http::http::Method::GET;
+        assert_eq!(call(&store, get).await.0, 405);
+    }
 }
