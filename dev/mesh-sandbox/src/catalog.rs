@@ -300,14 +300,40 @@ mod tests {
 
     #[test]
     fn ids_match_mesh() {
-        let by_name = |n: &str| NETWORKS.iter().find(|x| x.name == n).map(|x| x.id.to_string());
-        assert_eq!(by_name("Ethereum").as_deref(), Some("e3c7fdd8-b1fc-4e51-85ae-bb276e075611"));
-        assert_eq!(by_name("Polygon").as_deref(), Some("7436e9d0-ba42-4d2b-b4c0-8e4e606b2c12"));
-        assert_eq!(by_name("Solana").as_deref(), Some("0291810a-5947-424d-9a59-e88bb33e999d"));
-        assert_eq!(by_name("Base").as_deref(), Some("aa883b03-120d-477c-a588-37c2afd3ca71"));
-        assert_eq!(by_name("Bitcoin").as_deref(), Some("0880db06-7c7c-4738-898f-cf74efc03c47"));
-        assert_eq!(by_name("Tron").as_deref(), Some("c5dc5d2e-68c1-4261-9a30-90b598738bf5"));
-        assert_eq!(by_name("Arbitrum").as_deref(), Some("a34f2431-0ddd-4de4-bc22-4a8143287aeb"));
+        let by_name = |n: &str| {
+            NETWORKS
+                .iter()
+                .find(|x| x.name == n)
+                .map(|x| x.id.to_string())
+        };
+        assert_eq!(
+            by_name("Ethereum").as_deref(),
+            Some("e3c7fdd8-b1fc-4e51-85ae-bb276e075611")
+        );
+        assert_eq!(
+            by_name("Polygon").as_deref(),
+            Some("7436e9d0-ba42-4d2b-b4c0-8e4e606b2c12")
+        );
+        assert_eq!(
+            by_name("Solana").as_deref(),
+            Some("0291810a-5947-424d-9a59-e88bb33e999d")
+        );
+        assert_eq!(
+            by_name("Base").as_deref(),
+            Some("aa883b03-120d-477c-a588-37c2afd3ca71")
+        );
+        assert_eq!(
+            by_name("Bitcoin").as_deref(),
+            Some("0880db06-7c7c-4738-898f-cf74efc03c47")
+        );
+        assert_eq!(
+            by_name("Tron").as_deref(),
+            Some("c5dc5d2e-68c1-4261-9a30-90b598738bf5")
+        );
+        assert_eq!(
+            by_name("Arbitrum").as_deref(),
+            Some("a34f2431-0ddd-4de4-bc22-4a8143287aeb")
+        );
     }
 
     #[test]
@@ -328,7 +354,10 @@ mod tests {
         assert_eq!(cb.name, "Coinbase");
         assert_eq!(cb.broker_type, "coinbase");
         assert_eq!(cb.id.to_string(), "9226e5c2-ebc3-4fdd-94f6-ed52cdce1420");
-        assert_eq!(Integration::by_name("Binance").broker_type, "binanceInternational");
+        assert_eq!(
+            Integration::by_name("Binance").broker_type,
+            "binanceInternational"
+        );
         let g = Integration::by_name("Gemini Exchange");
         assert_eq!(g.broker_type, "geminiExchange");
         assert_eq!(g.id, Integration::by_name("gemini exchange").id);

@@ -63,7 +63,10 @@ const OPTIONS: &[(&str, &str)] = &[
     ("--webhook-secret", "MESH_SANDBOX_WEBHOOK_SECRET"),
     ("--token-ttl-secs", "MESH_SANDBOX_TOKEN_TTL_SECS"),
     ("--webhook-timeout-ms", "MESH_SANDBOX_WEBHOOK_TIMEOUT_MS"),
-    ("--webhook-max-attempts", "MESH_SANDBOX_WEBHOOK_MAX_ATTEMPTS"),
+    (
+        "--webhook-max-attempts",
+        "MESH_SANDBOX_WEBHOOK_MAX_ATTEMPTS",
+    ),
     ("--webhook-backoff-ms", "MESH_SANDBOX_WEBHOOK_BACKOFF_MS"),
     ("--public-url", "MESH_SANDBOX_PUBLIC_URL"),
 ];
@@ -148,7 +151,9 @@ where
         }
         let value = match inline {
             Some(v) => v,
-            None => args.next().ok_or_else(|| CliError::MissingValue(flag.clone()))?,
+            None => args
+                .next()
+                .ok_or_else(|| CliError::MissingValue(flag.clone()))?,
         };
         apply(&mut options, &flag, &flag, &value)?;
     }
@@ -160,7 +165,10 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<CliOptions, CliError> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         match parse(args.iter().map(|s| s.to_string()), |k| {
             env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
         })? {
@@ -182,7 +190,13 @@ mod tests {
     #[test]
     fn env_then_flags() {
         let o = run(
-            &["--port", "9000", "--webhook-timeout-ms=350", "--client-id", "cli"],
+            &[
+                "--port",
+                "9000",
+                "--webhook-timeout-ms=350",
+                "--client-id",
+                "cli",
+            ],
             &[
                 ("MESH_SANDBOX_PORT", "9100"),
                 ("MESH_SANDBOX_CLIENT_ID", "env"),
@@ -194,17 +208,35 @@ mod tests {
         assert_eq!(o.port, 9000);
         assert_eq!(o.config.client_id, "cli");
         assert_eq!(o.config.webhook_timeout, Duration::from_millis(350));
-        assert_eq!(o.config.webhook_url.as_deref(), Some("http://127.0.0.1:9000/webhook"));
+        assert_eq!(
+            o.config.webhook_url.as_deref(),
+            Some("http://127.0.0.1:9000/webhook")
+        );
         assert_eq!(o.config.token_ttl, Duration::from_secs(5));
     }
 
     #[test]
     fn errors() {
-        assert_eq!(run(&["--nope"], &[]).err(), Some(CliError::Unknown("--nope".into())));
-        assert_eq!(run(&["--port"], &[]).err(), Some(CliError::MissingValue("--port".into())));
-        assert!(matches!(run(&["--port", "99999"], &[]), Err(CliError::Invalid { .. })));
-        assert!(matches!(run(&["--webhook-url", "ftp://x"], &[]), Err(CliError::Invalid { .. })));
-        assert!(matches!(run(&[], &[("MESH_SANDBOX_PORT", "x")]), Err(CliError::Invalid { .. })));
+        assert_eq!(
+            run(&["--nope"], &[]).err(),
+            Some(CliError::Unknown("--nope".into()))
+        );
+        assert_eq!(
+            run(&["--port"], &[]).err(),
+            Some(CliError::MissingValue("--port".into()))
+        );
+        assert!(matches!(
+            run(&["--port", "99999"], &[]),
+            Err(CliError::Invalid { .. })
+        ));
+        assert!(matches!(
+            run(&["--webhook-url", "ftp://x"], &[]),
+            Err(CliError::Invalid { .. })
+        ));
+        assert!(matches!(
+            run(&[], &[("MESH_SANDBOX_PORT", "x")]),
+            Err(CliError::Invalid { .. })
+        ));
         assert!(matches!(
             parse(["-h".to_string()], |_| None),
             Ok(Command::Help)

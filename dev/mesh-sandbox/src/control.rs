@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::catalog::{self, Integration, KNOWN_INTEGRATIONS, Network, usd_price};
 use crate::json::{BodyError, FieldError, Obj, parse_object_or_empty};
 use crate::state::{
-    AppState, Fault, FaultEndpoint, Inner, LinkToken, TokenError, ToAddress, now_ms, now_secs,
+    AppState, Fault, FaultEndpoint, Inner, LinkToken, ToAddress, TokenError, now_ms, now_secs,
 };
 use crate::transfer::{NewTransfer, Transfer, TransferStatus, TransitionError, WebhookBody};
 use crate::webhooks::{WebhookOptions, dispatch};
@@ -84,9 +84,15 @@ impl From<BodyError> for ControlError {
 impl From<TokenError> for ControlError {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::Unknown => ControlError::new(StatusCode::NOT_FOUND, "unknown_token", e.to_string()),
-            TokenError::Expired => ControlError::new(StatusCode::GONE, "token_expired", e.to_string()),
-            TokenError::Used => ControlError::new(StatusCode::CONFLICT, "token_used", e.to_string()),
+            TokenError::Unknown => {
+                ControlError::new(StatusCode::NOT_FOUND, "unknown_token", e.to_string())
+            }
+            TokenError::Expired => {
+                ControlError::new(StatusCode::GONE, "token_expired", e.to_string())
+            }
+            TokenError::Used => {
+                ControlError::new(StatusCode::CONFLICT, "token_used", e.to_string())
+            }
         }
     }
 }
@@ -116,7 +122,9 @@ pub fn token_id_from(value: &str) -> String {
         && let Some(segments) = url.path_segments()
     {
         let segments: Vec<&str> = segments.collect();
-        if let Some(pos) = segments.iter().position(|s| *s == "link" || *s == "paylink")
+        if let Some(pos) = segments
+            .iter()
+            .position(|s| *s == "link" || *s == "paylink")
             && let Some(id) = segments.get(pos + 1)
             && !id.is_empty()
         {
@@ -163,12 +171,14 @@ pub fn parse_webhook_options(o: &Obj<'_>) -> Result<WebhookOptions, FieldError> 
     })
 }
 
-fn parse_outcome(o: &Obj<'_>, default: Option<TransferStatus>) -> Result<TransferStatus, FieldError> {
+fn parse_outcome(
+    o: &Obj<'_>,
+    default: Option<TransferStatus>,
+) -> Result<TransferStatus, FieldError> {
     match o.str("outcome")? {
         None => default.ok_or_else(|| FieldError::Missing("outcome".into())),
-        Some(s) => TransferStatus::parse(s).ok_or_else(|| {
-            FieldError::invalid("outcome", "must be succeeded, failed or pending")
-        }),
+        Some(s) => TransferStatus::parse(s)
+            .ok_or_else(|| FieldError::invalid("outcome", "must be succeeded, failed or pending")),
     }
 }
 
@@ -176,7 +186,10 @@ fn known_network(o: &Obj<'_>) -> Result<Option<&'static Network>, ControlError> 
     match o.uuid("networkId")? {
         None => Ok(None),
         Some(id) => catalog::network(id).map(Some).ok_or_else(|| {
-            ControlError::bad_request("unknown_network", format!("{id} is not a network the sandbox knows"))
+            ControlError::bad_request(
+                "unknown_network",
+                format!("{id} is not a network the sandbox knows"),
+            )
         }),
     }
 }
@@ -190,12 +203,21 @@ fn positive(o: &Obj<'_>, name: &str) -> Result<Option<f64>, FieldError> {
 }
 
 /// Moves a pending transfer to its outcome and returns the event body describing the new state.
-fn settle(world: &mut Inner, id: Uuid, outcome: TransferStatus) -> Result<WebhookBody, ControlError> {
+fn settle(
+    world: &mut Inner,
+    id: Uuid,
+    outcome: TransferStatus,
+) -> Result<WebhookBody, ControlError> {
     let transfer = world
         .transfer_mut(id)
         .ok_or_else(|| ControlError::not_found(format!("no transfer {id}")))?;
     transfer.transition(outcome, now_secs())?;
-    let timestamp = now_ms().max(transfer.created_timestamp.saturating_mul(1000) + 1);
+    let timestamp = now_ms().max(
+        transfer
+            .created_timestamp
+            .saturating_mul(1000)
+            .saturating_add(1),
+    );
     Ok(transfer.webhook_body(Uuid::new_v4(), timestamp))
 }
 
@@ -220,7 +242,8 @@ fn choose_destination(
         .unwrap_or(&[]);
     if !offered.is_empty() {
         let found = offered.iter().find(|a| {
-            network.is_none_or(|n| n.id == a.network.id) && symbol.is_none_or(|s| s.eq_ignore_ascii_case(&a.symbol))
+            network.is_none_or(|n| n.id == a.network.id)
+                && symbol.is_none_or(|s| s.eq_ignore_ascii_case(&a.symbol))
         });
         let a = found.ok_or_else(|| {
             ControlError::bad_request(
@@ -299,7 +322,10 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
         (None, None) => None,
     };
     let destination = choose_destination(token.as_ref(), network, symbol)?;
-    let options = token.as_ref().and_then(|t| t.options.clone()).unwrap_or_default();
+    let options = token
+        .as_ref()
+        .and_then(|t| t.options.clone())
+        .unwrap_or_default();
     let price = usd_price(&destination.symbol);
     let unit_amount = amount.or(destination.amount);
     let fiat = amount_in_fiat
@@ -314,9 +340,11 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
     let transfer = Transfer::new(
         transfer_id,
         NewTransfer {
-            client_transaction_id: transaction_id
-                .map(str::to_string)
-                .or_else(|| token.as_ref().and_then(|t| t.transaction_id().map(str::to_string))),
+            client_transaction_id: transaction_id.map(str::to_string).or_else(|| {
+                token
+                    .as_ref()
+                    .and_then(|t| t.transaction_id().map(str::to_string))
+            }),
             user_id: user_id
                 .map(str::to_string)
                 .or_else(|| token.as_ref().map(|t| t.user_id.clone()))
@@ -333,7 +361,10 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
             destination_address: destination.address,
             address_tag: destination.address_tag,
             refund_address: refund_address.map(str::to_string),
-            transfer_type: options.transfer_type.clone().unwrap_or_else(|| "payment".to_string()),
+            transfer_type: options
+                .transfer_type
+                .clone()
+                .unwrap_or_else(|| "payment".to_string()),
             is_fee_included: options.is_inclusive_fee_enabled,
             client_fee: options.client_fee.unwrap_or(0.0),
             link_token_id: token.as_ref().map(|t| t.id.clone()),
@@ -398,12 +429,21 @@ pub async fn set_outcome(
 pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlResult {
     let map = parse_object_or_empty(&body)?;
     let o = Obj::new(&map);
-    let count = o.u64("count")?.ok_or_else(|| FieldError::Missing("count".into()))?;
+    let count = o
+        .u64("count")?
+        .ok_or_else(|| FieldError::Missing("count".into()))?;
     if count == 0 || count > MAX_SEED {
-        return Err(FieldError::invalid("count", format!("must be between 1 and {MAX_SEED}")).into());
+        return Err(
+            FieldError::invalid("count", format!("must be between 1 and {MAX_SEED}")).into(),
+        );
     }
-    let user_id = non_empty(o.str("userId")?).unwrap_or("seed-user").to_string();
-    let prefix = o.str("clientTransactionIdPrefix")?.unwrap_or("seed-").to_string();
+    let user_id = non_empty(o.str("userId")?)
+        .unwrap_or("seed-user")
+        .to_string();
+    let prefix = o
+        .str("clientTransactionIdPrefix")?
+        .unwrap_or("seed-")
+        .to_string();
     let statuses: Vec<TransferStatus> = match non_empty(o.str("status")?) {
         None => vec![TransferStatus::Succeeded],
         Some(s) if s.eq_ignore_ascii_case("mixed") => vec![
@@ -421,7 +461,7 @@ pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlRes
     }
     let from = match o.i64("fromTimestamp")? {
         Some(ts) => ts,
-        None => now_secs() - step.saturating_mul(count as i64),
+        None => now_secs().saturating_sub(step.saturating_mul(count as i64)),
     };
     let network = known_network(&o)?.unwrap_or_else(catalog::default_network);
     let symbol = non_empty(o.str("symbol")?).unwrap_or("USDC").to_string();
@@ -465,11 +505,18 @@ pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlRes
         world.insert_transfer(transfer);
     }
     drop(world);
-    Ok((StatusCode::CREATED, Json(json!({"created": count, "ids": ids}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"created": count, "ids": ids})),
+    )
+        .into_response())
 }
 
 /// `GET /sandbox/transfers[?transactionId=]`: every transfer, oldest first.
-pub async fn list_transfers(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> ControlResult {
+pub async fn list_transfers(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> ControlResult {
     let filter = query_param(query.as_deref(), "transactionid");
     let world = state.lock();
     let public_url = world.knobs.public_url.clone();
@@ -487,7 +534,10 @@ pub async fn list_transfers(State(state): State<Arc<AppState>>, RawQuery(query):
 }
 
 /// `GET /sandbox/transfers/{id}`.
-pub async fn get_transfer(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ControlResult {
+pub async fn get_transfer(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ControlResult {
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| ControlError::bad_request("invalid_field", "transfer id must be a UUID"))?;
     let world = state.lock();
@@ -506,7 +556,10 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// `GET /sandbox/webhooks[?transferId=&eventId=&transactionId=]`: every delivery, in queue order.
-pub async fn list_webhooks(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> ControlResult {
+pub async fn list_webhooks(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> ControlResult {
     let transfer_id = query_param(query.as_deref(), "transferid");
     let event_id = query_param(query.as_deref(), "eventid");
     let transaction_id = query_param(query.as_deref(), "transactionid");
@@ -514,9 +567,21 @@ pub async fn list_webhooks(State(state): State<Arc<AppState>>, RawQuery(query): 
     let items: Vec<Value> = world
         .deliveries
         .iter()
-        .filter(|d| transfer_id.as_deref().is_none_or(|f| d.body.transfer_id.to_string() == f.to_lowercase()))
-        .filter(|d| event_id.as_deref().is_none_or(|f| d.body.event_id.to_string() == f.to_lowercase()))
-        .filter(|d| transaction_id.as_deref().is_none_or(|f| d.body.transaction_id.as_deref() == Some(f)))
+        .filter(|d| {
+            transfer_id
+                .as_deref()
+                .is_none_or(|f| d.body.transfer_id.to_string() == f.to_lowercase())
+        })
+        .filter(|d| {
+            event_id
+                .as_deref()
+                .is_none_or(|f| d.body.event_id.to_string() == f.to_lowercase())
+        })
+        .filter(|d| {
+            transaction_id
+                .as_deref()
+                .is_none_or(|f| d.body.transaction_id.as_deref() == Some(f))
+        })
         .map(|d| d.to_json())
         .collect();
     Ok(Json(Value::Array(items)).into_response())
@@ -554,9 +619,11 @@ fn faults_json(world: &Inner) -> Value {
 pub async fn add_fault(State(state): State<Arc<AppState>>, body: Bytes) -> ControlResult {
     let map = parse_object_or_empty(&body)?;
     let o = Obj::new(&map);
-    let endpoint_name = non_empty(o.str("endpoint")?).ok_or_else(|| FieldError::Missing("endpoint".into()))?;
-    let endpoint = FaultEndpoint::parse(endpoint_name)
-        .ok_or_else(|| FieldError::invalid("endpoint", "must be linktoken, networks, transfers or *"))?;
+    let endpoint_name =
+        non_empty(o.str("endpoint")?).ok_or_else(|| FieldError::Missing("endpoint".into()))?;
+    let endpoint = FaultEndpoint::parse(endpoint_name).ok_or_else(|| {
+        FieldError::invalid("endpoint", "must be linktoken, networks, transfers or *")
+    })?;
     let status = match o.u64("status")? {
         None => None,
         Some(s) if s == 429 || (500..=599).contains(&s) => Some(s as u16),
@@ -564,7 +631,11 @@ pub async fn add_fault(State(state): State<Arc<AppState>>, body: Bytes) -> Contr
     };
     let times = o.u64("times")?.unwrap_or(1);
     if times == 0 || times > MAX_FAULT_TIMES {
-        return Err(FieldError::invalid("times", format!("must be between 1 and {MAX_FAULT_TIMES}")).into());
+        return Err(FieldError::invalid(
+            "times",
+            format!("must be between 1 and {MAX_FAULT_TIMES}"),
+        )
+        .into());
     }
     let delay = bounded_ms(&o, "delayMs")?;
     if status.is_none() && delay.is_zero() {
@@ -612,7 +683,9 @@ fn rate(o: &Obj<'_>, name: &str) -> Result<Option<f64>, FieldError> {
 
 fn http_url(name: &str, value: &str) -> Result<String, FieldError> {
     match url::Url::parse(value.trim()) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(value.trim().trim_end_matches('/').to_string()),
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+            Ok(value.trim().trim_end_matches('/').to_string())
+        }
         _ => Err(FieldError::invalid(name, "must be an http(s) URL")),
     }
 }
@@ -639,7 +712,11 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     let webhook_secret = o.str("webhookSecret")?;
     let timeout = o.u64("webhookTimeoutMs")?;
     if timeout.is_some_and(|t| t == 0 || t > MAX_WAIT_MS) {
-        return Err(FieldError::invalid("webhookTimeoutMs", format!("must be between 1 and {MAX_WAIT_MS}")).into());
+        return Err(FieldError::invalid(
+            "webhookTimeoutMs",
+            format!("must be between 1 and {MAX_WAIT_MS}"),
+        )
+        .into());
     }
     let max_attempts = o.u64("webhookMaxAttempts")?;
     if max_attempts.is_some_and(|a| a == 0 || a > 100) {
@@ -647,7 +724,11 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     }
     let backoff = o.u64("webhookBackoffMs")?;
     if backoff.is_some_and(|b| b > MAX_WAIT_MS) {
-        return Err(FieldError::invalid("webhookBackoffMs", format!("must be at most {MAX_WAIT_MS}")).into());
+        return Err(FieldError::invalid(
+            "webhookBackoffMs",
+            format!("must be at most {MAX_WAIT_MS}"),
+        )
+        .into());
     }
     let ttl = o.f64("tokenTtlSecs")?;
     if ttl.is_some_and(|t| !(0.0..=86_400.0).contains(&t)) {
@@ -711,7 +792,12 @@ pub fn not_found(path: &str) -> Response {
 
 /// A wrong method on a known `/sandbox` path.
 pub fn method_not_allowed() -> Response {
-    ControlError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed").into_response()
+    ControlError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -732,8 +818,10 @@ mod tests {
 
     #[test]
     fn webhook_options() {
-        let map = crate::json::parse_object(br#"{"Webhooks":{"Drop":true,"duplicates":2,"reverse":true,"delayMs":5}}"#)
-            .expect("object");
+        let map = crate::json::parse_object(
+            br#"{"Webhooks":{"Drop":true,"duplicates":2,"reverse":true,"delayMs":5}}"#,
+        )
+        .expect("object");
         let w = parse_webhook_options(&Obj::new(&map)).expect("valid");
         assert!(w.drop && w.reverse);
         assert_eq!(w.duplicates, 2);

@@ -48,7 +48,8 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
-    let Folded(value) = serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
+    let Folded(value) =
+        serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(BodyError::NotAnObject),
@@ -87,7 +88,9 @@ impl<'de> serde::de::Visitor<'de> for FoldVisitor {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Folded, E> {
-        Ok(Folded(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
+        Ok(Folded(
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Folded, E> {
@@ -202,7 +205,10 @@ impl<'a> Obj<'a> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(f) if f.is_finite() => Ok(Some(f)),
-                _ => Err(FieldError::invalid(self.path(name), "must be a finite number")),
+                _ => Err(FieldError::invalid(
+                    self.path(name),
+                    "must be a finite number",
+                )),
             },
             Some(_) => Err(FieldError::invalid(self.path(name), "must be a number")),
         }
@@ -241,7 +247,10 @@ impl<'a> Obj<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(FieldError::invalid(self.path(name), "must be true or false")),
+            Some(_) => Err(FieldError::invalid(
+                self.path(name),
+                "must be true or false",
+            )),
         }
     }
 
@@ -279,11 +288,17 @@ mod tests {
 
     #[test]
     fn keys_fold_at_every_level_and_last_wins() {
-        let v = lowercase_keys(json!({"UserId": "a", "TRANSFEROPTIONS": {"ToAddresses": [{"NetworkId": "x"}]}}));
-        assert_eq!(v, json!({"userid": "a", "transferoptions": {"toaddresses": [{"networkid": "x"}]}}));
+        let v = lowercase_keys(
+            json!({"UserId": "a", "TRANSFEROPTIONS": {"ToAddresses": [{"NetworkId": "x"}]}}),
+        );
+        assert_eq!(
+            v,
+            json!({"userid": "a", "transferoptions": {"toaddresses": [{"networkid": "x"}]}})
+        );
         let map = parse_object(br#"{"userId":"first","USERID":"second"}"#).expect("object");
         assert_eq!(Obj::new(&map).str("userId"), Ok(Some("second")));
-        let map = parse_object(br#"{"USERID":"first","userId":"second","A":{"B":[{"C":1}]}}"#).expect("object");
+        let map = parse_object(br#"{"USERID":"first","userId":"second","A":{"B":[{"C":1}]}}"#)
+            .expect("object");
         assert_eq!(Obj::new(&map).str("userId"), Ok(Some("second")));
         assert_eq!(map.get("a"), Some(&json!({"b": [{"c": 1}]})));
     }

@@ -122,7 +122,9 @@ impl SandboxHandle {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
         {
             task.abort();
         }
@@ -163,7 +165,11 @@ pub async fn serve(listener: TcpListener, config: SandboxConfig) -> std::io::Res
 }
 
 /// Serves the sandbox on `listener` until `signal` resolves, then shuts down gracefully.
-pub async fn serve_with_shutdown<F>(listener: TcpListener, config: SandboxConfig, signal: F) -> std::io::Result<()>
+pub async fn serve_with_shutdown<F>(
+    listener: TcpListener,
+    config: SandboxConfig,
+    signal: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -182,7 +188,8 @@ async fn run<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let service = axum::middleware::from_fn_with_state(Arc::clone(&state), edge).layer(router(state));
+    let service =
+        axum::middleware::from_fn_with_state(Arc::clone(&state), edge).layer(router(state));
     axum::serve(listener, service.into_make_service())
         .with_graceful_shutdown(async move {
             signal.await;
@@ -196,8 +203,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/v1/linktoken", post(mesh_api::create_link_token))
-        .route("/api/v1/transfers/managed/networks", get(mesh_api::networks))
-        .route("/api/v1/transfers/managed/mesh", get(mesh_api::list_transfers))
+        .route(
+            "/api/v1/transfers/managed/networks",
+            get(mesh_api::networks),
+        )
+        .route(
+            "/api/v1/transfers/managed/mesh",
+            get(mesh_api::list_transfers),
+        )
         .route("/link/{id}", get(link_page::link))
         .route("/paylink/{id}", get(link_page::paylink))
         .route("/logos/{file}", get(link_page::logo))
@@ -208,7 +221,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/sandbox/transfers/seed", post(control::seed))
         .route("/sandbox/transfers/{id}", get(control::get_transfer))
-        .route("/sandbox/transfers/{id}/outcome", post(control::set_outcome))
+        .route(
+            "/sandbox/transfers/{id}/outcome",
+            post(control::set_outcome),
+        )
         .route("/sandbox/webhooks", get(control::list_webhooks))
         .route("/sandbox/linktokens", get(control::list_link_tokens))
         .route("/sandbox/integrations", get(control::list_integrations))
@@ -218,7 +234,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .post(control::add_fault)
                 .delete(control::clear_faults),
         )
-        .route("/sandbox/config", get(control::get_config).post(control::set_config))
+        .route(
+            "/sandbox/config",
+            get(control::get_config).post(control::set_config),
+        )
         .route("/sandbox/reset", post(control::reset))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -322,12 +341,18 @@ async fn edge(State(state): State<Arc<AppState>>, mut request: Request, next: Ne
     };
     if control {
         let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type"),
+        );
     }
     info!(
         "{} {} -> {} ({} ms)",

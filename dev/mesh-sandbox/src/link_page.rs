@@ -88,7 +88,11 @@ fn page_data(token: &LinkToken, paylink: bool) -> Value {
         NETWORKS
             .iter()
             .map(|n| {
-                let symbol = if n.tokens.contains(&"USDC") { "USDC" } else { n.native_symbol };
+                let symbol = if n.tokens.contains(&"USDC") {
+                    "USDC"
+                } else {
+                    n.native_symbol
+                };
                 json!({
                     "networkId": n.id,
                     "networkName": n.name,

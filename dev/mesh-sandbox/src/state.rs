@@ -120,7 +120,9 @@ impl LinkToken {
     }
 
     pub fn transaction_id(&self) -> Option<&str> {
-        self.options.as_ref().and_then(|o| o.transaction_id.as_deref())
+        self.options
+            .as_ref()
+            .and_then(|o| o.transaction_id.as_deref())
     }
 
     pub fn link_url(&self, public_url: &str) -> String {
@@ -143,7 +145,9 @@ impl LinkToken {
             "state": self.state.as_str(),
             "expired": self.state == TokenState::Fresh && self.is_expired(now),
             "createdTimestamp": self.created_timestamp,
-            "expiresTimestamp": self.created_timestamp + self.ttl.as_secs() as i64,
+            "expiresTimestamp": self
+                .created_timestamp
+                .saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)),
             "linkUrl": self.link_url(public_url),
             "paymentLink": self.paylink_url(public_url),
             "amountInFiat": o.and_then(|o| o.amount_in_fiat),
@@ -346,7 +350,12 @@ impl Inner {
     }
 
     /// Opening `/link/{id}` (single use) or `/paylink/{id}` (re-openable until used).
-    pub fn open_token(&mut self, id: &str, paylink: bool, now: Instant) -> Result<LinkToken, TokenError> {
+    pub fn open_token(
+        &mut self,
+        id: &str,
+        paylink: bool,
+        now: Instant,
+    ) -> Result<LinkToken, TokenError> {
         let token = self.tokens.get_mut(id).ok_or(TokenError::Unknown)?;
         match token.state {
             TokenState::Used => Err(TokenError::Used),
@@ -405,10 +414,9 @@ impl Inner {
 
     /// Takes one use of the first fault that applies to `endpoint`.
     pub fn take_fault(&mut self, endpoint: FaultEndpoint) -> Option<FaultHit> {
-        let position = self
-            .faults
-            .iter()
-            .position(|f| f.remaining > 0 && (f.endpoint == endpoint || f.endpoint == FaultEndpoint::Any))?;
+        let position = self.faults.iter().position(|f| {
+            f.remaining > 0 && (f.endpoint == endpoint || f.endpoint == FaultEndpoint::Any)
+        })?;
         let fault = &mut self.faults[position];
         fault.remaining -= 1;
         let hit = FaultHit {
@@ -482,7 +490,9 @@ impl AppState {
 
     /// Locks the world. A poisoned lock is recovered: the data is plain and stays consistent per call.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -553,7 +563,10 @@ mod tests {
         w.mark_used("t1", Uuid::new_v4());
         assert_eq!(w.check_usable("t1", now).err(), Some(TokenError::Used));
         assert_eq!(w.open_token("t1", true, now).err(), Some(TokenError::Used));
-        assert_eq!(w.open_token("nope", false, now).err(), Some(TokenError::Unknown));
+        assert_eq!(
+            w.open_token("nope", false, now).err(),
+            Some(TokenError::Unknown)
+        );
     }
 
     #[test]
@@ -561,7 +574,10 @@ mod tests {
         let mut w = inner();
         w.insert_token(token(Duration::from_millis(0)));
         let now = Instant::now();
-        assert_eq!(w.open_token("t1", false, now).err(), Some(TokenError::Expired));
+        assert_eq!(
+            w.open_token("t1", false, now).err(),
+            Some(TokenError::Expired)
+        );
         assert_eq!(w.check_usable("t1", now).err(), Some(TokenError::Expired));
     }
 
@@ -582,10 +598,24 @@ mod tests {
             retry_after_secs: None,
             delay: Duration::ZERO,
         });
-        assert_eq!(w.take_fault(FaultEndpoint::LinkToken).and_then(|h| h.status), Some(503));
-        assert_eq!(w.take_fault(FaultEndpoint::LinkToken).map(|h| h.status), None);
-        assert_eq!(w.take_fault(FaultEndpoint::Networks).and_then(|h| h.status), Some(429));
-        assert_eq!(w.take_fault(FaultEndpoint::Networks).and_then(|h| h.retry_after_secs), Some(3));
+        assert_eq!(
+            w.take_fault(FaultEndpoint::LinkToken)
+                .and_then(|h| h.status),
+            Some(503)
+        );
+        assert_eq!(
+            w.take_fault(FaultEndpoint::LinkToken).map(|h| h.status),
+            None
+        );
+        assert_eq!(
+            w.take_fault(FaultEndpoint::Networks).and_then(|h| h.status),
+            Some(429)
+        );
+        assert_eq!(
+            w.take_fault(FaultEndpoint::Networks)
+                .and_then(|h| h.retry_after_secs),
+            Some(3)
+        );
         assert!(w.take_fault(FaultEndpoint::Networks).is_none());
         assert!(w.faults.is_empty());
     }

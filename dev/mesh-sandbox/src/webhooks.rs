@@ -53,10 +53,13 @@ pub fn dispatch(
     }
     let mut queued = Vec::new();
     for event in events {
-        let extra = u32::from(world.knobs.duplicate_rate > 0.0 && fastrand::f64() < world.knobs.duplicate_rate);
+        let extra = u32::from(
+            world.knobs.duplicate_rate > 0.0 && fastrand::f64() < world.knobs.duplicate_rate,
+        );
         let copies = 1 + options.duplicates.saturating_add(extra);
         for copy in 0..copies {
-            let dropped = options.drop || (world.knobs.drop_rate > 0.0 && fastrand::f64() < world.knobs.drop_rate);
+            let dropped = options.drop
+                || (world.knobs.drop_rate > 0.0 && fastrand::f64() < world.knobs.drop_rate);
             let mut body = event.clone();
             body.id = Uuid::new_v4();
             body.sent_timestamp = now_secs();
@@ -97,13 +100,16 @@ pub fn dispatch(
         _ => {
             let (tx, rx) = mpsc::unbounded_channel();
             world.queues.insert(transfer_id, tx.clone());
-            tokio::spawn(worker(Arc::clone(state), rx));
+            tokio::spawn(worker(Arc::clone(state), transfer_id, tx.downgrade(), rx));
             tx
         }
     };
     if let Err(unsent) = sender.send(batch) {
         // The worker just stopped (shutdown): nothing will send these.
-        warn!("webhook worker gone; {} deliveries not sent", unsent.0.deliveries.len());
+        warn!(
+            "webhook worker gone; {} deliveries not sent",
+            unsent.0.deliveries.len()
+        );
     }
 }
 
@@ -118,7 +124,15 @@ async fn pause(state: &AppState, duration: Duration) -> bool {
     }
 }
 
-async fn worker(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Batch>) {
+/// How long a transfer's worker waits for more work before it goes away (a later event starts a new one).
+const WORKER_IDLE: Duration = Duration::from_secs(30);
+
+async fn worker(
+    state: Arc<AppState>,
+    transfer_id: Uuid,
+    own: mpsc::WeakUnboundedSender<Batch>,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+) {
     loop {
         let batch = tokio::select! {
             batch = rx.recv() => match batch {
@@ -126,6 +140,22 @@ async fn worker(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Batch>) {
                 None => return,
             },
             _ = state.shutdown_signal() => return,
+            _ = tokio::time::sleep(WORKER_IDLE) => {
+                // `dispatch` sends while holding the lock, so nothing can arrive between this check and
+                // the removal.
+                let mut world = state.lock();
+                if !rx.is_empty() {
+                    continue;
+                }
+                let ours = match (world.queues.get(&transfer_id), own.upgrade()) {
+                    (Some(registered), Some(own)) => registered.same_channel(&own),
+                    _ => false,
+                };
+                if ours {
+                    world.queues.remove(&transfer_id);
+                }
+                return;
+            }
         };
         if !pause(&state, batch.delay).await {
             return;
