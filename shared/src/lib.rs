@@ -4,8 +4,10 @@
 pub mod app;
 pub mod aws;
 pub mod config;
+pub mod idempotency;
 pub mod ids;
 pub mod ingest;
+pub mod link;
 pub mod mesh;
 pub mod metrics;
 pub mod secrets;

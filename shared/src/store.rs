@@ -10,7 +10,7 @@
 //!   partition from taking every write.
 //! - `expires_at` (N, epoch seconds): the TTL attribute, for short-lived items only.
 
-use crate::ids::{EventId, TransactionId, TransferId};
+use crate::ids::{EventId, TransactionId, TransferId, UserId};
 use crate::ingest::{Outcome, ReportSource};
 use crate::transfer::{Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
 use aws_sdk_dynamodb::types::{CancellationReason, Put, TransactWriteItem, Update};
@@ -129,8 +129,38 @@ pub trait TransferStore: Send + Sync {
         id: &EventId,
         now_ms: i64,
     ) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
+    /// A user's transfers, newest first, `limit` at a time, after `cursor` (from the previous page).
+    fn list_by_user(
+        &self,
+        user: &UserId,
+        limit: usize,
+        cursor: Option<&PageCursor>,
+    ) -> impl Future<Output = Result<(Vec<TransferRecord>, Option<PageCursor>), StoreError>> + Send;
     /// Keeps a validly signed body that could not be processed, once per distinct body.
     fn park(&self, reason: &str, body: &[u8], now_ms: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where a page of a user's transfers ends. Opaque to callers; it names only a position inside the
+/// caller's own partition, so a forged cursor cannot reach another user's transfers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    pub created_at: i64,
+    pub transaction_id: TransactionId,
+}
+
+impl PageCursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at, self.transaction_id))
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (at, id) = text.split_once(':')?;
+        Some(Self { created_at: at.parse().ok()?, transaction_id: TransactionId::parse(id).ok()? })
+    }
 }
 
 /// A parked body's key: its SHA-256, so a redelivery of the same body is kept once.
@@ -207,7 +237,7 @@ impl DynamoTransferStore {
     }
 }
 
-fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -492,6 +522,42 @@ impl TransferStore for DynamoTransferStore {
         Ok(event.filter(|e| e.expires_at >= now_ms / 1000))
     }
 
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        limit: usize,
+        cursor: Option<&PageCursor>,
+    ) -> Result<(Vec<TransferRecord>, Option<PageCursor>), StoreError> {
+        let start = cursor.map(|c| {
+            HashMap::from([
+                ("pk".to_string(), AttributeValue::S(transfer_key(&c.transaction_id))),
+                ("user_id".to_string(), AttributeValue::S(user.to_string())),
+                ("created_at".to_string(), n(c.created_at)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_USER_INDEX)
+            .key_condition_expression("user_id = :user")
+            .expression_attribute_values(":user", AttributeValue::S(user.to_string()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let records = out.items.unwrap_or_default().into_iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = match (out.last_evaluated_key, records.last()) {
+            (Some(k), Some(last)) if !k.is_empty() => {
+                Some(PageCursor { created_at: last.created_at, transaction_id: last.transaction_id.clone() })
+            }
+            _ => None,
+        };
+        Ok((records, next))
+    }
+
     async fn park(&self, reason: &str, body: &[u8], now_ms: i64) -> Result<(), StoreError> {
         let result = self
             .client
@@ -608,6 +674,31 @@ impl TransferStore for MemoryTransferStore {
 
     async fn get_event(&self, id: &EventId, now_ms: i64) -> Result<Option<EventRecord>, StoreError> {
         Ok(self.events().get(id).filter(|e| e.expires_at >= now_ms / 1000).cloned())
+    }
+
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        limit: usize,
+        cursor: Option<&PageCursor>,
+    ) -> Result<(Vec<TransferRecord>, Option<PageCursor>), StoreError> {
+        let mut mine: Vec<TransferRecord> = self.items().values().filter(|r| &r.user_id == user).cloned().collect();
+        mine.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.transaction_id.cmp(&a.transaction_id)));
+        let after: Vec<TransferRecord> = match cursor {
+            Some(c) => mine
+                .into_iter()
+                .filter(|r| (r.created_at, &r.transaction_id) < (c.created_at, &c.transaction_id))
+                .collect(),
+            None => mine,
+        };
+        let limit = limit.clamp(1, 100);
+        let more = after.len() > limit;
+        let page: Vec<TransferRecord> = after.into_iter().take(limit).collect();
+        let next = page
+            .last()
+            .filter(|_| more)
+            .map(|last| PageCursor { created_at: last.created_at, transaction_id: last.transaction_id.clone() });
+        Ok((page, next))
     }
 
     async fn park(&self, reason: &str, body: &[u8], _now_ms: i64) -> Result<(), StoreError> {

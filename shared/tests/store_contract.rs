@@ -286,6 +286,35 @@ async fn reordered_events_end_in_the_same_state<S: TransferStore>(store: &S) {
     }
 }
 
+async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore>(store: &S) {
+    let alice = format!("alice-{}", &TransactionId::generate().as_str()[4..12]);
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let r = record(&alice, 10_000 + i);
+        store.create(&r).await.unwrap();
+        created.push(r.transaction_id);
+    }
+    store.create(&record("mallory", 10_002)).await.unwrap();
+    let user = UserId::parse(alice.as_str()).unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let (page, next) = store.list_by_user(&user, 2, cursor.as_ref()).await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.into_iter().map(|r| r.transaction_id));
+        match next {
+            Some(c) => {
+                let decoded = shared::store::PageCursor::decode(&c.encode()).unwrap();
+                assert_eq!(decoded, c, "the opaque cursor round-trips");
+                cursor = Some(decoded);
+            }
+            None => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "newest first, every one once, none of another user's");
+}
+
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
         mod memory {
@@ -309,6 +338,7 @@ contract!(
     an_expired_event_record_counts_as_absent,
     event_and_change_are_atomic,
     reordered_events_end_in_the_same_state,
+    a_users_transfers_page_newest_first_and_only_theirs,
 );
 
 #[tokio::test]
