@@ -19,6 +19,8 @@ pub struct Deps {
     pub secrets: SecretCache<SecretsManagerSource>,
     pub store: DynamoTransferStore,
     pub mesh: MeshClient,
+    /// For adapters beyond the transfer store (idempotency, the reconcile lease) on the same table.
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Deps {
@@ -30,8 +32,9 @@ impl Deps {
             SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), config.mesh_secret_id.clone()),
             config.secret_ttl,
         );
-        let store = DynamoTransferStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.transfers_table.clone());
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let store = DynamoTransferStore::new(dynamodb.clone(), config.transfers_table.clone());
         let mesh = MeshClient::new(config.mesh_base_url.clone(), HttpOptions::default())?;
-        Ok(Self { config, secrets, store, mesh })
+        Ok(Self { config, secrets, store, mesh, dynamodb })
     }
 }

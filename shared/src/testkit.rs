@@ -95,3 +95,20 @@ pub fn create_table() -> String {
     bootstrap(&["table", "--name", &name]);
     name
 }
+
+/// A secret source that always answers the same JSON (for tests of code above the secret cache).
+pub struct StaticSecret(pub String);
+
+impl crate::secrets::SecretSource for StaticSecret {
+    async fn fetch(&self) -> Result<String, crate::secrets::SecretsError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The Mesh secret matching the sandbox's default credentials.
+pub fn sandbox_secret() -> StaticSecret {
+    StaticSecret(
+        r#"{"clientId":"sandbox-client-id","clientSecret":"sandbox-client-secret","webhookSecret":"sandbox-webhook-secret"}"#
+            .into(),
+    )
+}

@@ -1,0 +1,107 @@
+use shared::link::LinkError;
+use std::time::Duration;
+
+/// Every way a request can fail, mapped once to an HTTP status, a stable `code` and a message that
+/// never carries internal detail (that goes to the logs).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no authenticated user")]
+    Unauthenticated,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the body is not valid JSON")]
+    InvalidJson,
+    #[error("unknown field in the body")]
+    UnknownField,
+    #[error("invalid field in the body")]
+    InvalidField,
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("invalid Idempotency-Key")]
+    InvalidIdempotencyKey,
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("not found")]
+    NotFound,
+    #[error("a request with this Idempotency-Key is in progress")]
+    InProgress,
+    #[error("this Idempotency-Key was used with a different body")]
+    KeyReused,
+    #[error("Mesh refused the request: {0}")]
+    MeshRejected(String),
+    #[error("Mesh is unavailable: {detail}")]
+    MeshUnavailable { detail: String, retry_after: Option<Duration> },
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
+    #[error("storage is unavailable: {0}")]
+    StoreUnavailable(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthenticated => 401,
+            Self::RouteNotFound | Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::InProgress => 409,
+            Self::KeyReused => 422,
+            Self::MeshRejected(_) => 502,
+            Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) => 503,
+            Self::Misconfigured(_) => 500,
+            _ => 400,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::InvalidJson => "invalid_json",
+            Self::UnknownField => "unknown_field",
+            Self::InvalidField => "invalid_field",
+            Self::Link(e) => e.code(),
+            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::NotFound => "not_found",
+            Self::InProgress => "request_in_progress",
+            Self::KeyReused => "idempotency_key_reused",
+            Self::MeshRejected(_) => "mesh_rejected",
+            Self::MeshUnavailable { .. } => "mesh_unavailable",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::StoreUnavailable(_) => "temporarily_unavailable",
+        }
+    }
+
+    /// Safe to show the caller.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Link(e) => e.to_string(),
+            Self::MeshRejected(_) => "the payment provider refused the request".into(),
+            Self::MeshUnavailable { .. } => "the payment provider is unavailable; retry later".into(),
+            Self::Misconfigured(_) => "the service is misconfigured".into(),
+            Self::StoreUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// For 503s: when to come back.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::MeshUnavailable { retry_after, .. } => Some(retry_after.unwrap_or(Duration::from_secs(5))),
+            Self::StoreUnavailable(_) => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// The 4xx codes this API can answer (for the OpenAPI check).
+    #[cfg(test)]
+    pub const CODES: &'static [&'static str] = &[
+        "unauthenticated", "route_not_found", "method_not_allowed", "invalid_json", "unknown_field", "invalid_field",
+        "invalid_amount", "unknown_symbol", "unknown_network", "no_matching_destination", "invalid_integration_id",
+        "invalid_order_id", "invalid_idempotency_key", "invalid_cursor", "not_found", "request_in_progress",
+        "idempotency_key_reused", "mesh_rejected", "mesh_unavailable", "misconfigured", "temporarily_unavailable",
+    ];
+}

@@ -1,0 +1,463 @@
+//! Handler tests from the `events/` fixtures, against the Mesh sandbox over real HTTP and the stores
+//! in memory; one end-to-end test runs the same flow on DynamoDB over moto.
+
+use crate::handler::{AuthMode, handle};
+use crate::service::LinkService;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use shared::config::{Destinations, MeshEnv};
+use shared::idempotency::{DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore};
+use shared::link::LinkPolicy;
+use shared::mesh::{HttpOptions, MeshClient};
+use shared::secrets::SecretCache;
+use shared::store::{DynamoTransferStore, MemoryTransferStore, TransferStore};
+use shared::testkit::{self, StaticSecret};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const DESTINATIONS: &str = r#"[
+  {"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"},
+  {"symbol":"USDC","network":"Solana","address":"9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"},
+  {"symbol":"ETH","network":"e3c7fdd8-b1fc-4e51-85ae-bb276e075611","address":"0x2222222222222222222222222222222222222222"}]"#;
+
+type MemoryService = LinkService<MemoryTransferStore, MemoryIdempotencyStore, StaticSecret>;
+
+struct World {
+    sandbox: mesh_sandbox::SandboxHandle,
+    service: MemoryService,
+}
+
+fn service_with<S: TransferStore, I: IdempotencyStore>(
+    sandbox: &mesh_sandbox::SandboxHandle,
+    store: S,
+    idem: I,
+    secret: StaticSecret,
+    destinations: &str,
+) -> LinkService<S, I, StaticSecret> {
+    let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
+    let secrets = SecretCache::with_min_refresh_interval(secret, Duration::from_secs(300), Duration::ZERO);
+    LinkService::new(store, idem, secrets, mesh, Destinations::parse(destinations).unwrap(), LinkPolicy::default())
+}
+
+async fn world() -> World {
+    let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
+    let service = service_with(
+        &sandbox,
+        MemoryTransferStore::default(),
+        MemoryIdempotencyStore::default(),
+        testkit::sandbox_secret(),
+        DESTINATIONS,
+    );
+    World { sandbox, service }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn create_event(body: Value, sub: Option<&str>, key: Option<&str>) -> Value {
+    let mut e = fixture("link-token-create.json");
+    e["body"] = json!(body.to_string());
+    match sub {
+        Some(s) => e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(s),
+        None => e["requestContext"]["authorizer"] = Value::Null,
+    }
+    if let Some(k) = key {
+        e["headers"]["idempotency-key"] = json!(k);
+    }
+    e
+}
+
+fn get_event(id: &str, sub: &str) -> Value {
+    let mut e = fixture("link-token-get-transfer.json");
+    e["rawPath"] = json!(format!("/transfers/{id}"));
+    e["requestContext"]["http"]["path"] = e["rawPath"].clone();
+    e["pathParameters"]["transactionId"] = json!(id);
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+    e
+}
+
+async fn call<S: TransferStore, I: IdempotencyStore>(
+    service: &LinkService<S, I, StaticSecret>,
+    event: &Value,
+) -> (u16, Value, Response<Body>) {
+    let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = handle(service, AuthMode::Jwt, request).await.unwrap();
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    (response.status().as_u16(), body, response)
+}
+
+async fn sandbox_tokens(sandbox: &mesh_sandbox::SandboxHandle) -> Vec<Value> {
+    reqwest::get(sandbox.url("/sandbox/linktokens")).await.unwrap().json().await.unwrap()
+}
+
+async fn fault(sandbox: &mesh_sandbox::SandboxHandle, body: Value) {
+    let r = reqwest::Client::new().post(sandbox.url("/sandbox/faults")).json(&body).send().await.unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test]
+async fn the_fixture_mints_a_token_with_server_chosen_destination_and_transaction_id() {
+    let w = world().await;
+    let (status, body, _) = call(&w.service, &fixture("link-token-create.json")).await;
+    assert_eq!(status, 201, "{body}");
+    let tx = body["transactionId"].as_str().unwrap();
+    assert!(tx.starts_with("txn_"));
+    assert!(body["linkToken"].as_str().unwrap().len() > 20);
+    assert!(body.get("paymentLink").is_none());
+    let tokens = sandbox_tokens(&w.sandbox).await;
+    assert_eq!(tokens.len(), 1);
+    let t = &tokens[0];
+    assert_eq!(t["transactionId"], tx, "the sandbox received the server-made transaction id");
+    assert_eq!(t["userId"], "user-7f3a9c");
+    assert_eq!(t["amountInFiat"], 49.99);
+    let to = t["toAddresses"].as_array().unwrap();
+    assert_eq!(to.len(), 1, "one destination when the user picked symbol and network");
+    assert_eq!(to[0]["address"], "0x1111111111111111111111111111111111111111");
+    assert_eq!(to[0]["networkId"], "aa883b03-120d-477c-a588-37c2afd3ca71");
+    // Recorded before answering.
+    let (status, view, _) = call(&w.service, &get_event(tx, "user-7f3a9c")).await;
+    assert_eq!(status, 200);
+    assert_eq!((view["status"].as_str(), view["orderId"].as_str()), (Some("created"), Some("order-1001")));
+    assert_eq!(view["amountInFiat"], "49.99");
+}
+
+#[tokio::test]
+async fn without_a_choice_every_destination_is_offered() {
+    let w = world().await;
+    let (status, _, _) = call(&w.service, &create_event(json!({}), Some("u1"), None)).await;
+    assert_eq!(status, 201);
+    let to = sandbox_tokens(&w.sandbox).await[0]["toAddresses"].as_array().unwrap().len();
+    assert_eq!(to, 3);
+}
+
+#[tokio::test]
+async fn the_browser_cannot_choose_addresses_transaction_ids_or_users() {
+    let w = world().await;
+    for body in [
+        json!({"address": "0xevil"}),
+        json!({"transactionId": "mine"}),
+        json!({"toAddresses": [{"address": "0xevil"}]}),
+        json!({"userId": "someone-else"}),
+    ] {
+        let (status, err, _) = call(&w.service, &create_event(body.clone(), Some("u1"), None)).await;
+        assert_eq!((status, err["code"].as_str()), (400, Some("unknown_field")), "{body}");
+    }
+    assert!(sandbox_tokens(&w.sandbox).await.is_empty(), "nothing reached Mesh");
+}
+
+#[tokio::test]
+async fn a_paylink_always_carries_a_transaction_id() {
+    let w = world().await;
+    let (status, body, _) = call(&w.service, &create_event(json!({"paylink": true, "amountInFiat": 10}), Some("u1"), None)).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["paymentLink"].as_str().unwrap().starts_with("http"));
+    let t = &sandbox_tokens(&w.sandbox).await[0];
+    assert_eq!(t["transactionId"], body["transactionId"]);
+    assert!(t["paymentLink"].is_string());
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_stable_code() {
+    let w = world().await;
+    let cases = [
+        (json!({"amountInFiat": 0.5}), "invalid_amount"),
+        (json!({"amountInFiat": 20000}), "invalid_amount"),
+        (json!({"amountInFiat": "ten"}), "invalid_field"),
+        (json!({"symbol": "DOGE"}), "unknown_symbol"),
+        (json!({"network": "Tron"}), "unknown_network"),
+        (json!({"symbol": "ETH", "network": "Base"}), "no_matching_destination"),
+        (json!({"integrationId": "coinbase"}), "invalid_integration_id"),
+    ];
+    for (body, code) in cases {
+        let (status, err, _) = call(&w.service, &create_event(body.clone(), Some("u1"), None)).await;
+        assert_eq!((status, err["code"].as_str()), (400, Some(code)), "{body}");
+        assert!(err["message"].is_string());
+    }
+    let mut malformed = create_event(json!({}), Some("u1"), None);
+    malformed["body"] = json!("{\"amountInFiat\": ");
+    let (status, err, _) = call(&w.service, &malformed).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("invalid_json")));
+    let (status, err, _) = call(&w.service, &create_event(json!({}), None, None)).await;
+    assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")));
+    let mut unknown = fixture("link-token-list-transfers.json");
+    unknown["rawPath"] = json!("/admin");
+    let (status, err, _) = call(&w.service, &unknown).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("route_not_found")));
+    let mut wrong_method = fixture("link-token-list-transfers.json");
+    wrong_method["requestContext"]["http"]["method"] = json!("DELETE");
+    assert_eq!(call(&w.service, &wrong_method).await.0, 405);
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_transfers() {
+    let w = world().await;
+    let mut alice = Vec::new();
+    for amount in [10, 20, 30] {
+        let (_, body, _) = call(&w.service, &create_event(json!({"amountInFiat": amount}), Some("alice"), None)).await;
+        alice.push(body["transactionId"].as_str().unwrap().to_string());
+    }
+    let (status, err, _) = call(&w.service, &get_event(&alice[0], "bob")).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "bob gets 404 for alice's transfer");
+    assert_eq!(call(&w.service, &get_event("txn_doesnotexist", "alice")).await.0, 404);
+    assert_eq!(call(&w.service, &get_event(&alice[1], "alice")).await.0, 200);
+
+    let mut list = fixture("link-token-list-transfers.json");
+    list["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("alice");
+    let (status, page1, _) = call(&w.service, &list).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = page1["items"].as_array().unwrap().iter().map(|i| i["transactionId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [alice[2].as_str(), alice[1].as_str()], "newest first, limit 2");
+    let cursor = page1["nextCursor"].as_str().unwrap().to_string();
+    list["rawQueryString"] = json!(format!("limit=2&cursor={cursor}"));
+    list["queryStringParameters"] = json!({"limit": "2", "cursor": cursor});
+    let (_, page2, _) = call(&w.service, &list).await;
+    assert_eq!(page2["items"][0]["transactionId"], alice[0].as_str());
+    assert!(page2["nextCursor"].is_null());
+    list["rawQueryString"] = json!("cursor=not-a-cursor");
+    list["queryStringParameters"] = json!({"cursor": "not-a-cursor"});
+    assert_eq!(call(&w.service, &list).await.1["code"], "invalid_cursor");
+    let mut bobs = list.clone();
+    bobs["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("bob");
+    bobs["rawQueryString"] = json!("");
+    bobs["queryStringParameters"] = json!({});
+    assert_eq!(call(&w.service, &bobs).await.1["items"], json!([]));
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_refuse_reuse_and_block_concurrent_duplicates() {
+    let w = world().await;
+    let event = create_event(json!({"amountInFiat": 25}), Some("u1"), Some("order-77-attempt-1"));
+    let (s1, first, _) = call(&w.service, &event).await;
+    let (s2, second, response) = call(&w.service, &event).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(first, second, "the stored answer");
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    assert_eq!(sandbox_tokens(&w.sandbox).await.len(), 1, "no second token was minted");
+
+    let other_body = create_event(json!({"amountInFiat": 26}), Some("u1"), Some("order-77-attempt-1"));
+    let (status, err, _) = call(&w.service, &other_body).await;
+    assert_eq!((status, err["code"].as_str()), (422, Some("idempotency_key_reused")));
+
+    // Another user's identical key is theirs alone (scoped by user).
+    let (status, theirs, _) = call(&w.service, &create_event(json!({"amountInFiat": 25}), Some("u2"), Some("order-77-attempt-1"))).await;
+    assert_eq!(status, 201);
+    assert_ne!(theirs["transactionId"], first["transactionId"]);
+
+    // A concurrent duplicate: the first request still holds the key.
+    let key = shared::idempotency::scoped_key("link-token", "u3", "k-busy");
+    let payload = shared::idempotency::payload_hash(&serde_json::to_vec(&shared::link::LinkTokenBody::default()).unwrap());
+    let now = shared::time::now_millis();
+    let window = shared::idempotency::Window { now_ms: now, in_progress_until_ms: now + 60_000, expires_at_s: now / 1000 + 600 };
+    w.service.idempotency.begin(&key, &payload, window).await.unwrap();
+    let (status, err, _) = call(&w.service, &create_event(json!({}), Some("u3"), Some("k-busy"))).await;
+    assert_eq!((status, err["code"].as_str()), (409, Some("request_in_progress")));
+
+    // A failed attempt releases its key, so the retry runs.
+    fault(&w.sandbox, json!({"endpoint": "linktoken", "status": 503, "times": 1})).await;
+    let retry = create_event(json!({}), Some("u4"), Some("k-retry"));
+    assert_eq!(call(&w.service, &retry).await.0, 503);
+    assert_eq!(call(&w.service, &retry).await.0, 201);
+}
+
+#[tokio::test]
+async fn mesh_trouble_is_502_or_503_without_internal_text() {
+    let w = world().await;
+    fault(&w.sandbox, json!({"endpoint": "linktoken", "status": 429, "times": 1, "retryAfterSeconds": 7})).await;
+    let (status, err, response) = call(&w.service, &create_event(json!({}), Some("u1"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (503, Some("mesh_unavailable")));
+    assert_eq!(response.headers()["retry-after"], "7");
+    fault(&w.sandbox, json!({"endpoint": "linktoken", "status": 500, "times": 1})).await;
+    let (status, err, response) = call(&w.service, &create_event(json!({}), Some("u1"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (503, Some("mesh_unavailable")));
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(!err["message"].as_str().unwrap().contains("500"));
+
+    // Wrong credentials: one refresh, then a 502 saying Mesh refused.
+    let bad = StaticSecret(r#"{"clientId":"sandbox-client-id","clientSecret":"wrong","webhookSecret":"w"}"#.into());
+    let service = service_with(&w.sandbox, MemoryTransferStore::default(), MemoryIdempotencyStore::default(), bad, DESTINATIONS);
+    let (status, err, _) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (502, Some("mesh_rejected")));
+    assert!(!err.to_string().contains("wrong"));
+}
+
+#[tokio::test]
+async fn a_destination_on_a_network_mesh_does_not_list_is_a_clear_error() {
+    let w = world().await;
+    let destinations = r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"FTM","network":"Fantom","address":"0x2"}]"#;
+    let service = service_with(&w.sandbox, MemoryTransferStore::default(), MemoryIdempotencyStore::default(), testkit::sandbox_secret(), destinations);
+    let (status, err, _) = call(&service, &create_event(json!({"symbol": "USDC"}), Some("u1"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (500, Some("misconfigured")));
+    assert!(sandbox_tokens(&w.sandbox).await.is_empty());
+}
+
+#[test]
+fn local_auth_is_explicit_and_never_in_production() {
+    let env = |v: &'static str| HashMap::from([(crate::handler::AUTH_MODE, v)]);
+    assert_eq!(AuthMode::from_source(&HashMap::<&str, &str>::new(), MeshEnv::Production).unwrap(), AuthMode::Jwt);
+    assert_eq!(AuthMode::from_source(&env("local"), MeshEnv::Sandbox).unwrap(), AuthMode::Local);
+    assert!(AuthMode::from_source(&env("local"), MeshEnv::Production).is_err());
+    assert!(AuthMode::from_source(&env("none"), MeshEnv::Sandbox).is_err());
+}
+
+#[test]
+fn the_template_never_sets_local_auth() {
+    let template = std::fs::read_to_string(format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for line in template.lines() {
+        let l = line.trim().to_ascii_lowercase();
+        assert!(!(l.starts_with("auth_mode") && l.contains("local")), "template.yaml sets local auth: {line}");
+    }
+}
+
+#[tokio::test]
+async fn local_mode_reads_the_local_user_header() {
+    let w = world().await;
+    let mut e = create_event(json!({}), None, None);
+    e["headers"]["x-local-user"] = json!("alice@example.com");
+    let request: Request = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let response = handle(&w.service, AuthMode::Local, request).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let user = sandbox_tokens(&w.sandbox).await[0]["userId"].as_str().unwrap().to_string();
+    assert!(user.starts_with("u_") && user.len() == 50, "an e-mail never reaches Mesh: {user}");
+    let request: Request = lambda_http::request::from_str(&create_event(json!({}), Some("jwt-user"), None).to_string()).unwrap();
+    assert_eq!(handle(&w.service, AuthMode::Local, request).await.unwrap().status(), 401, "claims are ignored in local mode");
+}
+
+#[tokio::test]
+async fn end_to_end_on_dynamodb_over_moto() {
+    let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    let table = testkit::create_table();
+    let service = service_with(
+        &sandbox,
+        DynamoTransferStore::new(client.clone(), table.clone()),
+        DynamoIdempotencyStore::new(client, table),
+        testkit::sandbox_secret(),
+        DESTINATIONS,
+    );
+    let event = create_event(json!({"amountInFiat": 12.5, "symbol": "USDC", "network": "Solana"}), Some("carol"), Some("k1"));
+    let (status, minted, _) = call(&service, &event).await;
+    assert_eq!(status, 201, "{minted}");
+    let (_, replay, _) = call(&service, &event).await;
+    assert_eq!(replay, minted);
+    let tx = minted["transactionId"].as_str().unwrap();
+    let (status, view, _) = call(&service, &get_event(tx, "carol")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["offered"][0]["networkName"], "Solana");
+    assert_eq!(call(&service, &get_event(tx, "dave")).await.0, 404);
+}
+
+mod openapi {
+    use super::*;
+    use crate::error::ApiError;
+    use crate::handler::ROUTES;
+    use std::collections::BTreeSet;
+
+    fn doc() -> Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/openapi.json", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+    }
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn routes_match_the_document() {
+        let doc = doc();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+            .collect();
+        let served: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        assert_eq!(documented, served);
+    }
+
+    #[tokio::test]
+    async fn every_documented_route_is_served() {
+        let w = world().await;
+        for (method, path) in ROUTES {
+            let mut e = fixture("link-token-list-transfers.json");
+            e["rawPath"] = json!(path.replace("{transactionId}", "txn_x"));
+            e["rawQueryString"] = json!("");
+            e["queryStringParameters"] = json!({});
+            e["requestContext"]["http"]["method"] = json!(method);
+            let (status, body, _) = call(&w.service, &e).await;
+            assert_ne!(body["code"], "route_not_found", "{method} {path}");
+            assert!([200, 201, 404].contains(&status), "{method} {path}: {status} {body}");
+        }
+    }
+
+    #[test]
+    fn request_schema_is_exactly_the_accepted_body() {
+        let full = shared::link::LinkTokenBody {
+            amount_in_fiat: Some(1.into()),
+            symbol: Some("s".into()),
+            network: Some("n".into()),
+            integration_id: Some("i".into()),
+            paylink: Some(true),
+            order_id: Some("o".into()),
+        };
+        let schema = &doc()["components"]["schemas"]["LinkTokenRequest"];
+        assert_eq!(keys(&schema["properties"]), keys(&serde_json::to_value(full).unwrap()));
+        assert_eq!(schema["additionalProperties"], false);
+    }
+
+    #[test]
+    fn response_schemas_match_what_is_sent() {
+        let doc = doc();
+        let minted = crate::service::Minted {
+            transaction_id: "t".into(),
+            link_token: "l".into(),
+            payment_link: Some("p".into()),
+            expires_at: 1,
+        };
+        let schema = &doc["components"]["schemas"]["LinkToken"];
+        assert_eq!(keys(&schema["properties"]), keys(&serde_json::to_value(minted).unwrap()));
+
+        let mut record = shared::transfer::TransferRecord::created(
+            shared::ids::TransactionId::generate(),
+            shared::ids::UserId::parse("u").unwrap(),
+            1,
+        );
+        record.refund = Some(shared::transfer::RefundStatus::Pending);
+        record.order_id = Some("o".into());
+        record.expected_amount_fiat = Some(1.into());
+        record.offered = vec![shared::transfer::OfferedDestination {
+            symbol: "s".into(),
+            network_id: "i".into(),
+            network_name: "n".into(),
+            address: "a".into(),
+        }];
+        record.received = Some(Default::default());
+        record.tx_hash = Some("h".into());
+        record.mismatches = vec![shared::transfer::Mismatch::Token];
+        let view = serde_json::to_value(crate::service::TransferView::from(record)).unwrap();
+        let schema = &doc["components"]["schemas"]["Transfer"];
+        assert_eq!(keys(&schema["properties"]), keys(&view));
+        assert_eq!(keys(&doc["components"]["schemas"]["Destination"]["properties"]), keys(&view["offered"][0]));
+    }
+
+    #[test]
+    fn every_error_code_is_documented() {
+        let documented: BTreeSet<String> = doc()["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let sent: BTreeSet<String> = ApiError::CODES.iter().map(|c| c.to_string()).collect();
+        assert_eq!(documented, sent);
+        for e in [
+            ApiError::Unauthenticated,
+            ApiError::InProgress,
+            ApiError::KeyReused,
+            ApiError::Link(shared::link::LinkError::UnknownSymbol),
+            ApiError::MeshRejected("x".into()),
+        ] {
+            assert!(sent.contains(e.code()), "{}", e.code());
+        }
+    }
+}
