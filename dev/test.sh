@@ -19,7 +19,7 @@ sam validate --lint --template template.yaml
 
 step "moto (DynamoDB, Secrets Manager) on loopback"
 port=$(free_port)
-moto_server -H 127.0.0.1 -p "$port" > "$ROOT/.dev/moto-test.log" 2>&1 &
+python3 dev/moto_serial.py -H 127.0.0.1 -p "$port" > "$ROOT/.dev/moto-test.log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true' EXIT
 wait_port "$port" 30 moto_server

@@ -24,6 +24,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The moto server: `MOTO_ENDPOINT` if the test command started one, else one spawned on a free port.
+/// Either way it is `dev/moto_serial.py` (moto answering one request at a time).
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
@@ -32,14 +33,24 @@ pub fn moto() -> &'static Moto {
     })
 }
 
+/// The Python that has the project's tools: `.dev/venv` (made by `make setup`), else `python3`.
+fn python() -> PathBuf {
+    let venv = workspace_root().join(".dev/venv/bin/python3");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
 fn spawn_moto() -> Moto {
     let port = free_port();
+    // dev/moto_serial.py: moto's server answering one request at a time (see its docstring).
+    let server = workspace_root().join("dev/moto_serial.py");
     let script = format!(
-        "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null' EXIT; read _unused; kill $pid"
+        "'{}' '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null' EXIT; read _unused; kill $pid",
+        python().display(),
+        server.display()
     );
     let mut child = Command::new("sh")
         .arg("-c")
@@ -47,16 +58,16 @@ fn spawn_moto() -> Moto {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
-        .expect("sh can start moto_server (pip install 'moto[server]')");
+        .expect("sh can start dev/moto_serial.py (needs python3 with moto[server]: make setup)");
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
                 let _ = e.read_to_string(&mut err);
             }
-            panic!("moto_server did not start on port {port}: is moto[server] installed? {err}");
+            panic!("moto did not start on port {port}: is moto[server] installed (make setup)? {err}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -80,7 +91,7 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 fn bootstrap(args: &[&str]) {
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(workspace_root().join("dev/bootstrap.py"))
         .args(args)
         .args(["--endpoint", &moto().endpoint])

@@ -346,10 +346,12 @@ async fn concurrent_duplicates_apply_once_in_memory() {
     concurrent_duplicates_apply_once(MemoryTransferStore::default()).await;
 }
 
-// No concurrent variant on moto: moto rolls a failed transaction back by restoring a snapshot of the
-// table, which can wipe a concurrent transaction that succeeded (seen here: one `Applied`, nineteen
-// `Duplicate`, and the transfer still `created`). What moto can show, that the write carries the
-// conditions and they behave, `event_and_change_are_atomic` shows; atomicity itself is DynamoDB's.
+/// On moto served one request at a time (`dev/moto_serial.py`): moto's threaded server can undo a
+/// successful transaction while rolling back a concurrent failed one, which DynamoDB never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_apply_once_on_moto() {
+    concurrent_duplicates_apply_once(dynamo().await).await;
+}
 
 #[tokio::test]
 async fn an_unreachable_table_is_unavailable_not_a_panic() {

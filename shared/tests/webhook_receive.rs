@@ -235,3 +235,88 @@ async fn a_send_time_outside_the_window_is_flagged_not_refused() {
         assert_eq!(accepted.outside_replay_window, flagged, "sent {sent}");
     }
 }
+
+/// Counts every store call: a rejected delivery must make none.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryTransferStore,
+    calls: AtomicUsize,
+}
+
+impl CountingStore {
+    fn tick(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+use shared::ids::EventId;
+use shared::store::{EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange};
+
+impl TransferStore for CountingStore {
+    async fn create(&self, r: &TransferRecord) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.create(r).await
+    }
+    async fn get(&self, id: &TransactionId) -> Result<Option<TransferRecord>, StoreError> {
+        self.tick();
+        self.inner.get(id).await
+    }
+    async fn advance(&self, id: &TransactionId, u: &StatusUpdate) -> Result<TransferRecord, StoreError> {
+        self.tick();
+        self.inner.advance(id, u).await
+    }
+    async fn list_open(&self, before: i64, limit: usize) -> Result<Vec<TransferRecord>, StoreError> {
+        self.tick();
+        self.inner.list_open(before, limit).await
+    }
+    async fn record_event(&self, e: &EventRecord, c: Option<&TransferChange>) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.record_event(e, c).await
+    }
+    async fn get_event(&self, id: &EventId, now: i64) -> Result<Option<EventRecord>, StoreError> {
+        self.tick();
+        self.inner.get_event(id, now).await
+    }
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        limit: usize,
+        cursor: Option<&PageCursor>,
+    ) -> Result<(Vec<TransferRecord>, Option<PageCursor>), StoreError> {
+        self.tick();
+        self.inner.list_by_user(user, limit, cursor).await
+    }
+    async fn park(&self, reason: &str, body: &[u8], now: i64) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.park(reason, body, now).await
+    }
+}
+
+#[tokio::test]
+async fn rejected_deliveries_make_no_store_calls() {
+    let store = CountingStore::default();
+    let keys = Keys::new("whsec", None);
+    let b = body("txn_x", "evt-1", "Succeeded", NOW, 1.0);
+    let good = sign("whsec", &b);
+    let wrong = sign("other", &b);
+    let big = vec![b'{'; MAX_BODY_BYTES + 1];
+    let allow = WebhookSettings { allowed_ips: Some(vec!["20.22.113.37".parse().unwrap()]), ..Default::default() };
+    let open = WebhookSettings::default();
+    let cases: Vec<(Delivery, &WebhookSettings)> = vec![
+        (Delivery { method: "PUT", body: &b, signature: Some(good.as_bytes()), source_ip: None }, &open),
+        (Delivery { method: "POST", body: &big, signature: Some(good.as_bytes()), source_ip: None }, &open),
+        (Delivery { method: "POST", body: &b, signature: None, source_ip: None }, &open),
+        (Delivery { method: "POST", body: &b, signature: Some(b""), source_ip: None }, &open),
+        (Delivery { method: "POST", body: &b, signature: Some(&good.as_bytes()[..20]), source_ip: None }, &open),
+        (Delivery { method: "POST", body: &b, signature: Some(wrong.as_bytes()), source_ip: None }, &open),
+        (Delivery { method: "POST", body: &b, signature: Some(good.as_bytes()), source_ip: Some("10.0.0.1") }, &allow),
+    ];
+    for (d, settings) in cases {
+        assert!(receive(&store, &keys, settings, d, NOW).await.is_err());
+    }
+    assert_eq!(store.calls.load(Ordering::SeqCst), 0);
+    // And an accepted one does reach the store (the counter works).
+    let d = Delivery { method: "POST", body: &b, signature: Some(good.as_bytes()), source_ip: None };
+    receive(&store, &keys, &WebhookSettings::default(), d, NOW).await.unwrap();
+    assert!(store.calls.load(Ordering::SeqCst) > 0);
+}

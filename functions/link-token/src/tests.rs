@@ -461,3 +461,84 @@ mod openapi {
         }
     }
 }
+
+/// The whole payment on the local stack: the web app mints a token, the sandbox completes the
+/// transfer and delivers its webhooks (duplicated and out of order) to a receiver running the
+/// webhook's domain call on DynamoDB over moto, and the user then reads the final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use shared::webhook::{Delivery, WebhookSettings, receive};
+    use std::sync::Arc;
+
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    let table = testkit::create_table();
+    let receiver_store = Arc::new(DynamoTransferStore::new(client.clone(), table.clone()));
+    let keys = Arc::new(SecretCache::new(testkit::sandbox_secret(), Duration::from_secs(300)));
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let (store, keys) = (receiver_store.clone(), keys.clone());
+            async move {
+                let delivery = Delivery {
+                    method: "POST",
+                    body: &body,
+                    signature: headers.get(shared::signature::HEADER).map(|v| v.as_bytes()),
+                    source_ip: Some("127.0.0.1"),
+                };
+                match receive(store.as_ref(), keys.as_ref(), &WebhookSettings::default(), delivery, shared::time::now_millis()).await {
+                    Ok(_) => StatusCode::OK,
+                    Err(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig {
+        webhook_url: Some(receiver_url),
+        webhook_timeout: Duration::from_secs(2),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let service = service_with(
+        &sandbox,
+        DynamoTransferStore::new(client.clone(), table.clone()),
+        DynamoIdempotencyStore::new(client, table),
+        testkit::sandbox_secret(),
+        DESTINATIONS,
+    );
+    let (status, minted, _) = call(&service, &create_event(json!({"amountInFiat": 30, "symbol": "USDC", "network": "Base"}), Some("erin"), None)).await;
+    assert_eq!(status, 201, "{minted}");
+    let tx = minted["transactionId"].as_str().unwrap().to_string();
+
+    let done = reqwest::Client::new()
+        .post(sandbox.url("/sandbox/transfers"))
+        .json(&json!({"linkToken": minted["linkToken"], "outcome": "succeeded", "webhooks": {"duplicates": 2, "reverse": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 201);
+
+    // Wait for every delivery to be answered.
+    let mut deliveries = Vec::new();
+    for _ in 0..100 {
+        deliveries = reqwest::get(sandbox.url(&format!("/sandbox/webhooks?transactionId={tx}"))).await.unwrap().json::<Vec<Value>>().await.unwrap();
+        if deliveries.len() >= 2 && deliveries.iter().all(|d| d["outcome"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(deliveries.len() >= 2 && deliveries.iter().all(|d| d["outcome"] == "delivered"), "{deliveries:#?}");
+
+    let (status, view, _) = call(&service, &get_event(&tx, "erin")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "succeeded", "{view}");
+    assert!(view["txHash"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(view["received"]["token"], "USDC");
+    assert!(view.get("mismatches").is_none(), "{view}");
+}

@@ -143,4 +143,51 @@ mod tests {
         *get.method_mut() = lambda_http::http::Method::GET;
         assert_eq!(call(&store, get).await.0, 405);
     }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_carry_ids_and_outcome_but_no_secret_body_or_signature() {
+        let captured = Captured::default();
+        let subscriber = shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("debug"), captured.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let store = store_with_fixture_transfer().await;
+        call(&store, fixture("webhook-succeeded.json")).await;
+        call(&store, fixture("webhook-succeeded.json")).await;
+        let mut tampered = fixture("webhook-succeeded.json");
+        tampered.body_mut().clone_from(&Body::from("{\"EventId\":\"x\",\"DestinationAddress\":\"0xdead\"}"));
+        call(&store, tampered).await;
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("c2d9a0b4-1f7e-4e0a-8c55-7e0d4b2a9f31"), "event id logged: {logs}");
+        assert!(logs.contains("\"outcome\":\"applied\"") && logs.contains("\"outcome\":\"duplicate\""), "{logs}");
+        assert!(logs.contains("signature_mismatch"), "{logs}");
+        for forbidden in [
+            "sandbox-webhook-secret",
+            "r4apyYcDFHR2Cm4CYuYun2syTCAaUDeietAQjpM2t2s=",
+            "0x1111111111111111111111111111111111111111",
+            "0xdead",
+            "49.99",
+            "SourceAccountProvider",
+        ] {
+            assert!(!logs.contains(forbidden), "{forbidden} leaked into the logs: {logs}");
+        }
+    }
 }
