@@ -121,8 +121,7 @@ impl CoreConfig {
 }
 
 fn valid_table_name(name: &str) -> bool {
-    (3..=255).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    (3..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// The Mesh API base URL override. Plain http is accepted only for loopback hosts (local runs against
@@ -137,7 +136,10 @@ fn parse_base_url(raw: &str) -> Result<Url, ConfigError> {
         _ => return Err(ConfigError::invalid(MESH_API_BASE_URL, "expected an http(s) URL")),
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::invalid(MESH_API_BASE_URL, "expected a base URL without credentials, query or fragment"));
+        return Err(ConfigError::invalid(
+            MESH_API_BASE_URL,
+            "expected a base URL without credentials, query or fragment",
+        ));
     }
     Ok(url)
 }
@@ -197,10 +199,7 @@ impl Destinations {
 
     pub fn parse(json: &str) -> Result<Self, ConfigError> {
         let raw: Vec<RawDestination> = serde_json::from_str(json).map_err(|e| {
-            ConfigError::invalid(
-                DESTINATIONS,
-                format!("expected a JSON array of {{symbol, network, address}} ({e})"),
-            )
+            ConfigError::invalid(DESTINATIONS, format!("expected a JSON array of {{symbol, network, address}} ({e})"))
         })?;
         if raw.is_empty() {
             return Err(ConfigError::invalid(DESTINATIONS, "at least one destination is required"));
@@ -211,15 +210,22 @@ impl Destinations {
             let field = |f: &str| format!("{DESTINATIONS}[{i}].{f}");
             let symbol = d.symbol.trim().to_ascii_uppercase();
             if symbol.is_empty() || symbol.len() > 16 || !symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(ConfigError::invalid(field("symbol"), "expected a ticker such as USDC (1-16 letters or digits)"));
+                return Err(ConfigError::invalid(
+                    field("symbol"),
+                    "expected a ticker such as USDC (1-16 letters or digits)",
+                ));
             }
             let network = d.network.trim();
             if network.is_empty() || network.len() > 64 || network.chars().any(char::is_control) {
                 return Err(ConfigError::invalid(field("network"), "expected a Mesh network id or name"));
             }
             let address = d.address.trim();
-            if address.is_empty() || address.len() > 128 || address.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(ConfigError::invalid(field("address"), "expected an address of 1-128 characters without spaces"));
+            if address.is_empty() || address.len() > 128 || address.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ConfigError::invalid(
+                    field("address"),
+                    "expected an address of 1-128 characters without spaces",
+                ));
             }
             let network = NetworkRef::parse(network);
             if !seen.insert((symbol.clone(), network.key())) {
@@ -330,8 +336,14 @@ mod tests {
             (r#"[{"symbol":"USDC","network":"Base","address":"0x1","memo":"x"}]"#, "DESTINATIONS"),
             (r#"[{"symbol":"US DC","network":"Base","address":"0x1"}]"#, "DESTINATIONS[0].symbol"),
             (r#"[{"symbol":"USDC","network":" ","address":"0x1"}]"#, "DESTINATIONS[0].network"),
-            (r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"ETH","network":"Base","address":"0x 1"}]"#, "DESTINATIONS[1].address"),
-            (r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"usdc","network":"base","address":"0x2"}]"#, "DESTINATIONS[1].symbol"),
+            (
+                r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"ETH","network":"Base","address":"0x 1"}]"#,
+                "DESTINATIONS[1].address",
+            ),
+            (
+                r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"usdc","network":"base","address":"0x2"}]"#,
+                "DESTINATIONS[1].symbol",
+            ),
         ];
         for (json, field) in cases {
             let mut e = base();

@@ -50,7 +50,8 @@ pub struct Window {
 }
 
 pub trait IdempotencyStore: Send + Sync {
-    fn begin(&self, key: &str, payload: &str, window: Window) -> impl Future<Output = Result<Begin, StoreError>> + Send;
+    fn begin(&self, key: &str, payload: &str, window: Window)
+    -> impl Future<Output = Result<Begin, StoreError>> + Send;
     fn complete(&self, key: &str, response: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Forgets a record whose request failed in a handled way, so a retry runs again.
     fn abandon(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -135,7 +136,11 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             Ok(_) => Ok(Begin::Started),
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
-                    let old = c.item.as_ref().and_then(read).ok_or_else(|| StoreError::Corrupt("idempotency record".into()))?;
+                    let old = c
+                        .item
+                        .as_ref()
+                        .and_then(read)
+                        .ok_or_else(|| StoreError::Corrupt("idempotency record".into()))?;
                     // The condition failed, so the record blocks: in progress, replayable, or mismatched.
                     Ok(judge(&old, payload, w).unwrap_or(Begin::InProgress))
                 }

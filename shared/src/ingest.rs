@@ -86,7 +86,9 @@ pub fn plan(record: Option<&TransferRecord>, report: &Report, raw_status: &str, 
     let (outcome, change) = match record {
         None => (Outcome::Orphan, None),
         Some(r) => match decide(&r.progress(), &report.status, report.event_at) {
-            Decision::Advance(status) => (Outcome::Applied, Some(status_change(r, report, status, &mismatches, now_ms))),
+            Decision::Advance(status) => {
+                (Outcome::Applied, Some(status_change(r, report, status, &mismatches, now_ms)))
+            }
             Decision::Refresh => (Outcome::Refreshed, Some(status_change(r, report, r.status, &mismatches, now_ms))),
             Decision::Refund(refund) => (Outcome::Refunded, Some(refund_change(r, refund, now_ms))),
             Decision::Keep(Unchanged::Stale) => (Outcome::Stale, None),
@@ -164,7 +166,9 @@ pub fn check_received(record: &TransferRecord, report: &Report) -> Vec<Mismatch>
         return out;
     }
     let network_matches: Vec<_> = match got.chain.as_deref() {
-        Some(chain) => token_matches.into_iter().filter(|o| eq(&o.network_name, chain) || eq(&o.network_id, chain)).collect(),
+        Some(chain) => {
+            token_matches.into_iter().filter(|o| eq(&o.network_name, chain) || eq(&o.network_id, chain)).collect()
+        }
         None => token_matches,
     };
     if network_matches.is_empty() {
@@ -222,7 +226,8 @@ mod tests {
     use crate::transfer::OfferedDestination;
 
     fn record() -> TransferRecord {
-        let mut r = TransferRecord::created(TransactionId::parse("txn_1").unwrap(), UserId::parse("user-1").unwrap(), 1);
+        let mut r =
+            TransferRecord::created(TransactionId::parse("txn_1").unwrap(), UserId::parse("user-1").unwrap(), 1);
         r.expected_amount_fiat = Some("50".parse().unwrap());
         r.offered = vec![
             OfferedDestination {
@@ -312,7 +317,12 @@ mod tests {
         let mut r = record();
         r.status = TransferStatus::Succeeded;
         r.last_event_at = Some(2_000);
-        for (status, outcome) in [("Pending", Outcome::Regression), ("Failed", Outcome::Conflict), ("Succeeded", Outcome::Stale), ("Exploded", Outcome::Parked)] {
+        for (status, outcome) in [
+            ("Pending", Outcome::Regression),
+            ("Failed", Outcome::Conflict),
+            ("Succeeded", Outcome::Stale),
+            ("Exploded", Outcome::Parked),
+        ] {
             let p = plan(Some(&r), &report(status, "USDC", "Base", BASE_ADDR, "50"), status, 5_000);
             assert_eq!((p.outcome, p.change.is_none()), (outcome, true), "{status}");
             assert_eq!(p.event.status, status);

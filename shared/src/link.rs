@@ -44,7 +44,10 @@ impl LinkPolicy {
         let get = |name: &str| env.var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let invalid = |name: &str, reason: &str| ConfigError::Invalid { name: name.into(), reason: reason.into() };
         let amount = |name: &str, raw: String| {
-            raw.parse::<Decimal>().ok().filter(|d| *d > Decimal::ZERO).ok_or_else(|| invalid(name, "expected a positive amount in USD"))
+            raw.parse::<Decimal>()
+                .ok()
+                .filter(|d| *d > Decimal::ZERO)
+                .ok_or_else(|| invalid(name, "expected a positive amount in USD"))
         };
         if let Some(v) = get(MIN_AMOUNT_FIAT) {
             p.min_amount_fiat = amount(MIN_AMOUNT_FIAT, v)?;
@@ -130,10 +133,11 @@ pub fn mesh_user_id(sub: &str) -> UserId {
     let digits = sub.chars().filter(char::is_ascii_digit).count();
     let looks_like_phone =
         digits >= 7 && sub.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.'));
-    if !looks_like_email && !looks_like_phone {
-        if let Ok(id) = UserId::parse(sub) {
-            return id;
-        }
+    if !looks_like_email
+        && !looks_like_phone
+        && let Ok(id) = UserId::parse(sub)
+    {
+        return id;
     }
     let digest = Sha256::digest(format!("mesh-user-id:{sub}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -151,7 +155,12 @@ pub struct ResolvedDestination {
 
 impl From<&ResolvedDestination> for OfferedDestination {
     fn from(d: &ResolvedDestination) -> Self {
-        Self { symbol: d.symbol.clone(), network_id: d.network_id.clone(), network_name: d.network_name.clone(), address: d.address.clone() }
+        Self {
+            symbol: d.symbol.clone(),
+            network_id: d.network_id.clone(),
+            network_name: d.network_name.clone(),
+            address: d.address.clone(),
+        }
     }
 }
 
@@ -165,7 +174,10 @@ pub struct UnresolvedNetwork {
 
 /// Matches every configured destination to a network from `GET /transfers/managed/networks`.
 /// None is ever dropped silently: one unknown network fails the whole resolution.
-pub fn resolve(destinations: &Destinations, networks: &[Network]) -> Result<Vec<ResolvedDestination>, UnresolvedNetwork> {
+pub fn resolve(
+    destinations: &Destinations,
+    networks: &[Network],
+) -> Result<Vec<ResolvedDestination>, UnresolvedNetwork> {
     destinations
         .as_slice()
         .iter()
@@ -205,7 +217,9 @@ pub fn select(
 ) -> Result<Vec<ResolvedDestination>, LinkError> {
     let symbol_ok = |d: &ResolvedDestination| symbol.is_none_or(|s| d.symbol.eq_ignore_ascii_case(s.trim()));
     let network_ok = |d: &ResolvedDestination| {
-        network.is_none_or(|n| d.network_name.eq_ignore_ascii_case(n.trim()) || d.network_id.eq_ignore_ascii_case(n.trim()))
+        network.is_none_or(|n| {
+            d.network_name.eq_ignore_ascii_case(n.trim()) || d.network_id.eq_ignore_ascii_case(n.trim())
+        })
     };
     let chosen: Vec<_> = destinations.iter().filter(|d| symbol_ok(d) && network_ok(d)).cloned().collect();
     if !chosen.is_empty() {
@@ -309,7 +323,10 @@ mod tests {
 
     #[test]
     fn an_unlisted_network_fails_resolution_loudly() {
-        let d = Destinations::parse(r#"[{"symbol":"USDC","network":"Base","address":"a"},{"symbol":"USDC","network":"Fantom","address":"b"}]"#).unwrap();
+        let d = Destinations::parse(
+            r#"[{"symbol":"USDC","network":"Base","address":"a"},{"symbol":"USDC","network":"Fantom","address":"b"}]"#,
+        )
+        .unwrap();
         assert_eq!(resolve(&d, &networks()).unwrap_err(), UnresolvedNetwork { index: 1, network: "Fantom".into() });
     }
 
@@ -347,15 +364,23 @@ mod tests {
         assert_eq!(o["fundingOptions"]["enabled"], true);
         assert_eq!(o["transferType"], "payment");
         assert_eq!(o["isInclusiveFeeEnabled"], false);
-        assert_eq!(o["toAddresses"], serde_json::json!([{"networkId": "aa883b03-120d-477c-a588-37c2afd3ca71", "symbol": "USDC", "address": "0xbase"}]));
+        assert_eq!(
+            o["toAddresses"],
+            serde_json::json!([{"networkId": "aa883b03-120d-477c-a588-37c2afd3ca71", "symbol": "USDC", "address": "0xbase"}])
+        );
     }
 
     #[test]
     fn the_body_cannot_carry_money_relevant_fields() {
-        for extra in [r#"{"address":"0xevil"}"#, r#"{"transactionId":"mine"}"#, r#"{"toAddresses":[]}"#, r#"{"userId":"other"}"#] {
+        for extra in
+            [r#"{"address":"0xevil"}"#, r#"{"transactionId":"mine"}"#, r#"{"toAddresses":[]}"#, r#"{"userId":"other"}"#]
+        {
             assert!(serde_json::from_str::<LinkTokenBody>(extra).is_err(), "{extra}");
         }
-        let ok: LinkTokenBody = serde_json::from_str(r#"{"amountInFiat": 25, "symbol": "USDC", "network": "Base", "paylink": false, "orderId": "o-1"}"#).unwrap();
+        let ok: LinkTokenBody = serde_json::from_str(
+            r#"{"amountInFiat": 25, "symbol": "USDC", "network": "Base", "paylink": false, "orderId": "o-1"}"#,
+        )
+        .unwrap();
         assert_eq!(ok.amount_in_fiat, Some(Decimal::from(25)));
     }
 
@@ -389,12 +414,15 @@ mod tests {
     #[test]
     fn policy_comes_from_the_environment() {
         let env: HashMap<&str, &str> =
-            [(MIN_AMOUNT_FIAT, "5"), (MAX_AMOUNT_FIAT, "500"), (TRANSFER_TYPE, "deposit"), (SMART_FUNDING, "off")].into();
+            [(MIN_AMOUNT_FIAT, "5"), (MAX_AMOUNT_FIAT, "500"), (TRANSFER_TYPE, "deposit"), (SMART_FUNDING, "off")]
+                .into();
         let p = LinkPolicy::from_source(&env).unwrap();
         assert_eq!((p.min_amount_fiat, p.max_amount_fiat), (Decimal::from(5), Decimal::from(500)));
         assert_eq!(p.transfer_type, TransferType::Deposit);
         assert!(!p.smart_funding);
-        for (k, v) in [(MIN_AMOUNT_FIAT, "abc"), (TRANSFER_TYPE, "onramp"), (INCLUSIVE_FEE, "maybe"), (MIN_AMOUNT_FIAT, "20000")] {
+        for (k, v) in
+            [(MIN_AMOUNT_FIAT, "abc"), (TRANSFER_TYPE, "onramp"), (INCLUSIVE_FEE, "maybe"), (MIN_AMOUNT_FIAT, "20000")]
+        {
             let env: HashMap<&str, &str> = [(k, v)].into();
             assert!(matches!(LinkPolicy::from_source(&env), Err(ConfigError::Invalid { .. })), "{k}={v}");
         }

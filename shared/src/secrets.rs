@@ -80,7 +80,8 @@ impl MeshSecrets {
 
     /// The secrets a webhook signature may be made with, current first.
     pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.webhook_secret.expose_secret()).chain(self.previous_webhook_secret.iter().map(|s| s.expose_secret()))
+        std::iter::once(self.webhook_secret.expose_secret())
+            .chain(self.previous_webhook_secret.iter().map(|s| s.expose_secret()))
     }
 }
 
@@ -103,8 +104,7 @@ impl SecretsManagerSource {
 impl SecretSource for SecretsManagerSource {
     async fn fetch(&self) -> Result<String, SecretsError> {
         let out = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(map_sdk_error)?;
-        out.secret_string
-            .ok_or_else(|| SecretsError::Malformed("the secret has no string value".into()))
+        out.secret_string.ok_or_else(|| SecretsError::Malformed("the secret has no string value".into()))
     }
 }
 
@@ -200,8 +200,8 @@ impl<S: SecretSource> SecretCache<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const JSON: &str = r#"{"clientId":"cid","clientSecret":"csecret","webhookSecret":"whsec-new","previousWebhookSecret":"whsec-old"}"#;
 

@@ -97,7 +97,9 @@ mod tests {
         let hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         let short = STANDARD.encode([0u8; 16]);
         let prefixed = format!("sha256={KNOWN}");
-        for bad in [prefix, trailing.as_str(), url_safe.as_str(), no_padding, hex, short.as_str(), prefixed.as_str(), "%%%"] {
+        for bad in
+            [prefix, trailing.as_str(), url_safe.as_str(), no_padding, hex, short.as_str(), prefixed.as_str(), "%%%"]
+        {
             assert_eq!(verify([SECRET], Some(bad.as_bytes()), BODY), Err(SignatureError::Malformed), "{bad}");
         }
         assert_eq!(verify([SECRET], Some(&[0xff, 0xfe]), BODY), Err(SignatureError::Malformed));

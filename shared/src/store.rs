@@ -13,11 +13,11 @@
 use crate::ids::{EventId, TransactionId, TransferId, UserId};
 use crate::ingest::{Outcome, ReportSource};
 use crate::transfer::{Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
-use aws_sdk_dynamodb::types::{CancellationReason, Put, TransactWriteItem, Update};
-use serde::{Deserialize, Serialize};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{CancellationReason, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -186,7 +186,8 @@ pub fn open_shard(id: &TransactionId) -> String {
 /// Would this update be applied to this record? The same rule the DynamoDB condition encodes.
 fn moves_forward(current: &TransferRecord, update: &StatusUpdate) -> bool {
     let (cur, new) = (current.status.rank(), update.status.rank());
-    new > cur || (new == cur && current.status == update.status && current.last_event_at.is_none_or(|t| t < update.event_at))
+    new > cur
+        || (new == cur && current.status == update.status && current.last_event_at.is_none_or(|t| t < update.event_at))
 }
 
 fn apply_to(record: &mut TransferRecord, update: &StatusUpdate) {
@@ -338,7 +339,8 @@ impl DynamoTransferStore {
                 (id, expected_version, b)
             }
             TransferChange::Refund { id, expected_version, refund, now } => {
-                let refund = serde_dynamo::to_attribute_value(refund).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let refund =
+                    serde_dynamo::to_attribute_value(refund).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let b = Update::builder()
                     .update_expression("SET refund = :refund, updated_at = :now, version = version + :one")
                     .condition_expression("version = :expected")
@@ -409,9 +411,9 @@ impl TransferStore for DynamoTransferStore {
             Err(e) => match e.as_service_error() {
                 Some(s) if s.is_conditional_check_failed_exception() => {
                     let old = match s {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
-                            c.item.clone()
-                        }
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                            c,
+                        ) => c.item.clone(),
                         _ => None,
                     };
                     match old {
@@ -646,9 +648,8 @@ impl TransferStore for MemoryTransferStore {
         }
         if let Some(change) = change {
             let (id, expected) = match change {
-                TransferChange::Status { id, expected_version, .. } | TransferChange::Refund { id, expected_version, .. } => {
-                    (id, *expected_version)
-                }
+                TransferChange::Status { id, expected_version, .. }
+                | TransferChange::Refund { id, expected_version, .. } => (id, *expected_version),
             };
             let record = items.get_mut(id).ok_or(StoreError::VersionConflict)?;
             if record.version != expected {

@@ -2,8 +2,8 @@
 //! indexes. The Lambda runtime opens a span carrying `requestId` around every invocation; listing the
 //! spans on each line puts the request id on every line logged while handling it.
 
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the global subscriber. Level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`.
 /// `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text for local reading.
@@ -18,9 +18,8 @@ pub fn init() {
 }
 
 fn filter_from_env() -> EnvFilter {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+    let level =
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
     EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 

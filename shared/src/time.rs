@@ -8,19 +8,12 @@ const MILLIS_THRESHOLD: i64 = 1_000_000_000_000;
 
 /// The current time as Unix milliseconds.
 pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Normalise a Mesh timestamp that may be in seconds or milliseconds to Unix milliseconds.
 pub fn epoch_to_millis(value: i64) -> i64 {
-    if value.abs() >= MILLIS_THRESHOLD {
-        value
-    } else {
-        value.saturating_mul(1000)
-    }
+    if value.abs() >= MILLIS_THRESHOLD { value } else { value.saturating_mul(1000) }
 }
 
 #[cfg(test)]

@@ -77,7 +77,8 @@ pub enum ReportedStatus {
 
 impl ReportedStatus {
     pub fn parse(raw: &str) -> Self {
-        let folded: String = raw.trim().chars().filter(|c| *c != '_' && *c != '-').collect::<String>().to_ascii_lowercase();
+        let folded: String =
+            raw.trim().chars().filter(|c| *c != '_' && *c != '-').collect::<String>().to_ascii_lowercase();
         match folded.as_str() {
             "pending" => Self::Pending,
             "succeeded" => Self::Succeeded,
@@ -147,11 +148,9 @@ pub fn decide(current: &Progress, reported: &ReportedStatus, event_at: Option<i6
 
 fn decide_refund(current: Option<RefundStatus>, target: RefundStatus) -> Decision {
     match current {
-        Some(cur) if cur.rank() >= target.rank() => Decision::Keep(if cur == target {
-            Unchanged::Stale
-        } else {
-            Unchanged::Regression
-        }),
+        Some(cur) if cur.rank() >= target.rank() => {
+            Decision::Keep(if cur == target { Unchanged::Stale } else { Unchanged::Regression })
+        }
         _ => Decision::Refund(target),
     }
 }

@@ -56,13 +56,12 @@ impl WebhookSettings {
     pub fn from_source(env: &impl EnvSource) -> Result<Self, ConfigError> {
         let mut settings = Self::default();
         if let Some(raw) = env.var(WEBHOOK_ALLOWED_IPS).filter(|v| !v.trim().is_empty()) {
-            let ips = raw
-                .split(',')
-                .map(|ip| ip.trim().parse::<IpAddr>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| ConfigError::Invalid {
-                    name: WEBHOOK_ALLOWED_IPS.into(),
-                    reason: "expected a comma-separated list of IP addresses".into(),
+            let ips =
+                raw.split(',').map(|ip| ip.trim().parse::<IpAddr>()).collect::<Result<Vec<_>, _>>().map_err(|_| {
+                    ConfigError::Invalid {
+                        name: WEBHOOK_ALLOWED_IPS.into(),
+                        reason: "expected a comma-separated list of IP addresses".into(),
+                    }
                 })?;
             settings.allowed_ips = Some(ips);
         }
@@ -174,13 +173,13 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
     let Ok(event) = serde_json::from_slice::<WebhookEvent>(delivery.body) else {
         return park(store, "unparseable", delivery.body, now_ms).await;
     };
-    let (Ok(event_id), Ok(transfer_id)) = (EventId::parse(event.event_id.clone()), TransferId::parse(event.transfer_id.clone()))
+    let (Ok(event_id), Ok(transfer_id)) =
+        (EventId::parse(event.event_id.clone()), TransferId::parse(event.transfer_id.clone()))
     else {
         return park(store, "malformed_ids", delivery.body, now_ms).await;
     };
-    let outside_replay_window = event
-        .sent_timestamp
-        .is_some_and(|sent| (now_ms - epoch_to_millis(sent)).abs() > settings.replay_tolerance_ms);
+    let outside_replay_window =
+        event.sent_timestamp.is_some_and(|sent| (now_ms - epoch_to_millis(sent)).abs() > settings.replay_tolerance_ms);
     let report = Report {
         event_id,
         source: ReportSource::Webhook,
@@ -218,7 +217,8 @@ async fn authenticate<K: WebhookKeys>(keys: &K, delivery: Delivery<'_>) -> Resul
             if Arc::ptr_eq(&fresh, &secrets) {
                 return Err(WebhookError::Signature(SignatureError::Mismatch));
             }
-            signature::verify(fresh.webhook_secrets(), delivery.signature, delivery.body).map_err(WebhookError::Signature)
+            signature::verify(fresh.webhook_secrets(), delivery.signature, delivery.body)
+                .map_err(WebhookError::Signature)
         }
         other => other.map_err(WebhookError::Signature),
     }
@@ -226,7 +226,12 @@ async fn authenticate<K: WebhookKeys>(keys: &K, delivery: Delivery<'_>) -> Resul
 
 /// A validly signed body we cannot read: kept for a human and acknowledged, so Mesh does not retry
 /// it forever.
-async fn park<S: TransferStore>(store: &S, reason: &'static str, body: &[u8], now_ms: i64) -> Result<Accepted, WebhookError> {
+async fn park<S: TransferStore>(
+    store: &S,
+    reason: &'static str,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Accepted, WebhookError> {
     store.park(reason, body, now_ms).await.map_err(WebhookError::StoreUnavailable)?;
     Ok(Accepted {
         outcome: Outcome::Parked,

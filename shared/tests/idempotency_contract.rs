@@ -66,7 +66,12 @@ macro_rules! contract {
     };
 }
 
-contract!(first_then_replay, a_dead_holder_lapses_at_its_deadline, expired_records_count_as_absent, abandon_lets_a_retry_run_again);
+contract!(
+    first_then_replay,
+    a_dead_holder_lapses_at_its_deadline,
+    expired_records_count_as_absent,
+    abandon_lets_a_retry_run_again
+);
 
 #[test]
 fn memory_store_is_constructible() {

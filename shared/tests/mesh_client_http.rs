@@ -26,7 +26,8 @@ fn client_with(server: &MockServer, options: HttpOptions) -> MeshClient {
 }
 
 fn ok(content: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"content": content, "status": "ok", "message": "", "errorType": ""}))
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"content": content, "status": "ok", "message": "", "errorType": ""}))
 }
 
 fn link_request() -> LinkTokenRequest {
@@ -107,7 +108,9 @@ async fn list_transfers_sends_pascal_case_query_parameters() {
         .and(query_param("ClientTransactionId", "txn_9"))
         .and(query_param("Statuses", "pending"))
         .and(query_param("FromTimestamp", "1700000000"))
-        .respond_with(ok(json!({"items": [{"id": "t1", "status": "pending", "clientTransactionId": "txn_9"}], "total": 1})))
+        .respond_with(ok(
+            json!({"items": [{"id": "t1", "status": "pending", "clientTransactionId": "txn_9"}], "total": 1}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -162,7 +165,8 @@ async fn error_classes_are_told_apart() {
     let garbage = error_for(ResponseTemplate::new(200).set_body_string("{not json")).await;
     assert!(matches!(garbage, MeshError::Decode(_)));
     assert!(!garbage.is_retryable());
-    let no_content = error_for(ResponseTemplate::new(200).set_body_json(json!({"status": "ok", "content": null}))).await;
+    let no_content =
+        error_for(ResponseTemplate::new(200).set_body_json(json!({"status": "ok", "content": null}))).await;
     assert!(matches!(no_content, MeshError::Decode(_)));
     assert!(!MeshError::Unauthorized.is_retryable() && !MeshError::Forbidden.is_retryable());
 }
@@ -211,7 +215,8 @@ async fn an_oversized_answer_is_refused() {
 #[tokio::test]
 async fn an_unreachable_mesh_is_a_transport_error_without_secrets() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let client = MeshClient::new(Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(), HttpOptions::default()).unwrap();
+    let client =
+        MeshClient::new(Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(), HttpOptions::default()).unwrap();
     let err = client.list_networks(&creds()).await.unwrap_err();
     assert!(matches!(err, MeshError::Transport(_)), "{err:?}");
     assert!(err.is_retryable());

@@ -55,7 +55,8 @@ async fn control(sandbox: &mesh_sandbox::SandboxHandle, path: &str, body: serde_
 #[tokio::test]
 async fn link_tokens_decode_to_an_http_url_and_paylinks_come_only_on_request() {
     let (sandbox, client) = sandbox().await;
-    let token = client.create_link_token(&creds("sandbox-client-secret"), &request(Some("txn_a"), false)).await.unwrap();
+    let token =
+        client.create_link_token(&creds("sandbox-client-secret"), &request(Some("txn_a"), false)).await.unwrap();
     let url = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&token.link_token).unwrap()).unwrap();
     assert!(url.starts_with(&sandbox.base_url()), "{url}");
     assert_eq!(token.payment_link, None);
@@ -101,8 +102,18 @@ async fn networks_carry_meshs_real_ids() {
 #[tokio::test]
 async fn a_multi_page_listing_is_walked_to_its_end_with_filters() {
     let (sandbox, client) = sandbox().await;
-    control(&sandbox, "/sandbox/transfers/seed", json!({"count": 250, "clientTransactionIdPrefix": "seed-", "status": "succeeded"})).await;
-    control(&sandbox, "/sandbox/transfers/seed", json!({"count": 7, "clientTransactionIdPrefix": "open-", "status": "pending"})).await;
+    control(
+        &sandbox,
+        "/sandbox/transfers/seed",
+        json!({"count": 250, "clientTransactionIdPrefix": "seed-", "status": "succeeded"}),
+    )
+    .await;
+    control(
+        &sandbox,
+        "/sandbox/transfers/seed",
+        json!({"count": 7, "clientTransactionIdPrefix": "open-", "status": "pending"}),
+    )
+    .await;
     let creds = creds("sandbox-client-secret");
     let all = client.transfer_pages(&creds, TransferQuery::default()).collect_all(10).await.unwrap();
     assert_eq!(all.len(), 257);
@@ -121,7 +132,12 @@ async fn a_multi_page_listing_is_walked_to_its_end_with_filters() {
 async fn throttling_carries_retry_after_and_server_failures_are_retryable() {
     let (sandbox, client) = sandbox().await;
     let creds = creds("sandbox-client-secret");
-    control(&sandbox, "/sandbox/faults", json!({"endpoint": "networks", "status": 429, "times": 1, "retryAfterSeconds": 3})).await;
+    control(
+        &sandbox,
+        "/sandbox/faults",
+        json!({"endpoint": "networks", "status": 429, "times": 1, "retryAfterSeconds": 3}),
+    )
+    .await;
     let err = client.list_networks(&creds).await.unwrap_err();
     assert!(matches!(err, MeshError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(3)), "{err:?}");
     assert!(client.list_networks(&creds).await.is_ok(), "the fault was for one call");
@@ -133,7 +149,8 @@ async fn throttling_carries_retry_after_and_server_failures_are_retryable() {
 #[tokio::test]
 async fn a_slow_sandbox_times_out() {
     let (sandbox, _) = sandbox().await;
-    control(&sandbox, "/sandbox/faults", json!({"endpoint": "networks", "status": 503, "times": 1, "delayMs": 2000})).await;
+    control(&sandbox, "/sandbox/faults", json!({"endpoint": "networks", "status": 503, "times": 1, "delayMs": 2000}))
+        .await;
     let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
     let client = MeshClient::new(Url::parse(&sandbox.base_url()).unwrap(), options).unwrap();
     let err = client.list_networks(&creds("sandbox-client-secret")).await.unwrap_err();

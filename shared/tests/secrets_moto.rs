@@ -57,7 +57,8 @@ async fn rotation_is_seen_after_a_forced_refresh_and_the_ttl() {
         Duration::ZERO,
     );
     assert_eq!(cache.get().await.unwrap().webhook_secrets().collect::<Vec<_>>(), ["whsec-1"]);
-    let rotated = r#"{"clientId":"cid","clientSecret":"csecret","webhookSecret":"whsec-2","previousWebhookSecret":"whsec-1"}"#;
+    let rotated =
+        r#"{"clientId":"cid","clientSecret":"csecret","webhookSecret":"whsec-2","previousWebhookSecret":"whsec-1"}"#;
     c.put_secret_value().secret_id(&name).secret_string(rotated).send().await.unwrap();
     assert_eq!(cache.get().await.unwrap().webhook_secrets().collect::<Vec<_>>(), ["whsec-1"], "cached within the TTL");
     let fresh = cache.force_refresh().await.unwrap();

@@ -6,11 +6,11 @@ use shared::ingest::{Outcome, Report, ReportSource, ingest};
 use shared::store::{
     DynamoTransferStore, EventRecord, MemoryTransferStore, StatusUpdate, StoreError, TransferChange, TransferStore,
 };
-use std::sync::Arc;
 use shared::testkit;
 use shared::transfer::{
-    decide, Decision, OfferedDestination, Progress, Received, ReportedStatus, TransferRecord, TransferStatus,
+    Decision, OfferedDestination, Progress, Received, ReportedStatus, TransferRecord, TransferStatus, decide,
 };
+use std::sync::Arc;
 
 async fn dynamo() -> DynamoTransferStore {
     let table = testkit::create_table();
@@ -56,7 +56,11 @@ async fn second_create_is_already_exists<S: TransferStore>(store: &S) {
     let mut other = record("user-b", 2_000);
     other.transaction_id = r.transaction_id.clone();
     assert!(matches!(store.create(&other).await, Err(StoreError::AlreadyExists)));
-    assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().user_id.as_str(), "user-a", "the first write stays");
+    assert_eq!(
+        store.get(&r.transaction_id).await.unwrap().unwrap().user_id.as_str(),
+        "user-a",
+        "the first write stays"
+    );
 }
 
 async fn advance_moves_forward_and_records_details<S: TransferStore>(store: &S) {
@@ -225,7 +229,10 @@ async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
     let e2 = event(&format!("{id}-r"), NOW_MS, NOW_MS / 1000 + 3600);
     store.record_event(&e2, Some(&refund)).await.unwrap();
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
-    assert_eq!((after.status, after.refund, after.version), (TransferStatus::Pending, Some(shared::transfer::RefundStatus::Pending), 3));
+    assert_eq!(
+        (after.status, after.refund, after.version),
+        (TransferStatus::Pending, Some(shared::transfer::RefundStatus::Pending), 3)
+    );
 }
 
 fn report(r: &TransferRecord, event_id: &str, status: &str, at: i64) -> Report {

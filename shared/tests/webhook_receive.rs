@@ -33,7 +33,13 @@ fn secrets(current: &str, previous: Option<&str>) -> Arc<MeshSecrets> {
 impl Keys {
     fn new(current: &str, previous: Option<&str>) -> Self {
         let s = secrets(current, previous);
-        Self { current: s.clone(), after_refresh: s, calls: AtomicUsize::new(0), refreshes: AtomicUsize::new(0), down: false }
+        Self {
+            current: s.clone(),
+            after_refresh: s,
+            calls: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+            down: false,
+        }
     }
 }
 
@@ -92,7 +98,10 @@ async fn a_delivery_moves_the_transfer_and_a_redelivery_changes_nothing() {
     let keys = Keys::new("whsec", None);
     let r = transfer(&store).await;
     let tx = r.transaction_id.as_str();
-    assert_eq!(deliver(&store, &keys, "whsec", &body(tx, "evt-1", "Pending", NOW - 5_000, 49.99)).await.unwrap(), Outcome::Applied);
+    assert_eq!(
+        deliver(&store, &keys, "whsec", &body(tx, "evt-1", "Pending", NOW - 5_000, 49.99)).await.unwrap(),
+        Outcome::Applied
+    );
     let done = body(tx, "evt-2", "Succeeded", NOW - 1_000, 49.99);
     assert_eq!(deliver(&store, &keys, "whsec", &done).await.unwrap(), Outcome::Applied);
     // A retry: same EventId, new Id, so different bytes and a different signature.
@@ -100,7 +109,10 @@ async fn a_delivery_moves_the_transfer_and_a_redelivery_changes_nothing() {
     assert_ne!(retry, done);
     assert_eq!(deliver(&store, &keys, "whsec", &retry).await.unwrap(), Outcome::Duplicate);
     // A late pending (another event) never moves a terminal transfer.
-    assert_eq!(deliver(&store, &keys, "whsec", &body(tx, "evt-0", "pending", NOW - 9_000, 49.99)).await.unwrap(), Outcome::Regression);
+    assert_eq!(
+        deliver(&store, &keys, "whsec", &body(tx, "evt-0", "pending", NOW - 9_000, 49.99)).await.unwrap(),
+        Outcome::Regression
+    );
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
     assert_eq!((after.status, after.version), (TransferStatus::Succeeded, 3));
     assert_eq!(after.tx_hash.as_deref(), Some("0xabc"));
@@ -117,10 +129,22 @@ async fn rejections_touch_nothing() {
     let good = sign("whsec", &b);
     let settings = WebhookSettings::default();
     let cases: Vec<(Delivery, u16, &str)> = vec![
-        (Delivery { method: "GET", body: &b, signature: Some(good.as_bytes()), source_ip: None }, 405, "method_not_allowed"),
+        (
+            Delivery { method: "GET", body: &b, signature: Some(good.as_bytes()), source_ip: None },
+            405,
+            "method_not_allowed",
+        ),
         (Delivery { method: "POST", body: &b, signature: None, source_ip: None }, 401, "signature_missing"),
-        (Delivery { method: "POST", body: &b, signature: Some(b"bm90IGEgbWFj"), source_ip: None }, 401, "signature_malformed"),
-        (Delivery { method: "POST", body: b"{}", signature: Some(good.as_bytes()), source_ip: None }, 401, "signature_mismatch"),
+        (
+            Delivery { method: "POST", body: &b, signature: Some(b"bm90IGEgbWFj"), source_ip: None },
+            401,
+            "signature_malformed",
+        ),
+        (
+            Delivery { method: "POST", body: b"{}", signature: Some(good.as_bytes()), source_ip: None },
+            401,
+            "signature_mismatch",
+        ),
     ];
     for (d, status, code) in cases {
         let err = receive(&store, &keys, &settings, d, NOW).await.unwrap_err();
@@ -153,7 +177,10 @@ async fn the_source_allow_list_is_enforced_when_configured() {
     let from = |ip| Delivery { method: "POST", body: &b, signature: Some(sig.as_bytes()), source_ip: ip };
     assert_eq!(receive(&store, &keys, &settings, from(Some("198.51.100.7")), NOW).await.unwrap_err().status(), 403);
     assert_eq!(receive(&store, &keys, &settings, from(None), NOW).await.unwrap_err().status(), 403);
-    assert_eq!(receive(&store, &keys, &settings, from(Some("20.22.113.37")), NOW).await.unwrap().outcome, Outcome::Applied);
+    assert_eq!(
+        receive(&store, &keys, &settings, from(Some("20.22.113.37")), NOW).await.unwrap().outcome,
+        Outcome::Applied
+    );
 }
 
 #[tokio::test]
@@ -162,13 +189,22 @@ async fn rotation_accepts_the_previous_secret_and_picks_up_a_new_one() {
     let r = transfer(&store).await;
     let tx = r.transaction_id.as_str();
     let keys = Keys::new("new", Some("old"));
-    assert_eq!(deliver(&store, &keys, "old", &body(tx, "e1", "Pending", NOW - 3, 1.0)).await.unwrap(), Outcome::Applied);
-    assert_eq!(deliver(&store, &keys, "new", &body(tx, "e2", "Pending", NOW - 2, 1.0)).await.unwrap(), Outcome::Refreshed);
+    assert_eq!(
+        deliver(&store, &keys, "old", &body(tx, "e1", "Pending", NOW - 3, 1.0)).await.unwrap(),
+        Outcome::Applied
+    );
+    assert_eq!(
+        deliver(&store, &keys, "new", &body(tx, "e2", "Pending", NOW - 2, 1.0)).await.unwrap(),
+        Outcome::Refreshed
+    );
     assert_eq!(keys.refreshes.load(Ordering::SeqCst), 0);
     // Rotated in Secrets Manager after we cached: one re-read finds the new secret.
     let mut stale = Keys::new("old", None);
     stale.after_refresh = secrets("newer", Some("old"));
-    assert_eq!(deliver(&store, &stale, "newer", &body(tx, "e3", "Pending", NOW - 1, 1.0)).await.unwrap(), Outcome::Refreshed);
+    assert_eq!(
+        deliver(&store, &stale, "newer", &body(tx, "e3", "Pending", NOW - 1, 1.0)).await.unwrap(),
+        Outcome::Refreshed
+    );
     assert_eq!(stale.refreshes.load(Ordering::SeqCst), 1);
     let err = deliver(&store, &stale, "third", &body(tx, "e4", "Pending", NOW, 1.0)).await.unwrap_err();
     assert_eq!(err.code(), "signature_mismatch");
@@ -180,13 +216,21 @@ async fn unknown_statuses_unreadable_bodies_and_strangers_are_kept_and_acknowled
     let keys = Keys::new("whsec", None);
     let r = transfer(&store).await;
     let tx = r.transaction_id.as_str();
-    assert_eq!(deliver(&store, &keys, "whsec", &body(tx, "evt-u", "Reversed", NOW, 1.0)).await.unwrap(), Outcome::Parked);
+    assert_eq!(
+        deliver(&store, &keys, "whsec", &body(tx, "evt-u", "Reversed", NOW, 1.0)).await.unwrap(),
+        Outcome::Parked
+    );
     let held = store.get_event(&shared::ids::EventId::parse("evt-u").unwrap(), NOW).await.unwrap().unwrap();
     assert_eq!((held.outcome, held.status.as_str()), (Outcome::Parked, "Reversed"));
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().status, TransferStatus::Created);
 
     assert_eq!(deliver(&store, &keys, "whsec", b"{\"EventId\": 42").await.unwrap(), Outcome::Parked);
-    assert_eq!(deliver(&store, &keys, "whsec", br#"{"EventId":"","TransferId":"t","TransferStatus":"Pending"}"#).await.unwrap(), Outcome::Parked);
+    assert_eq!(
+        deliver(&store, &keys, "whsec", br#"{"EventId":"","TransferId":"t","TransferStatus":"Pending"}"#)
+            .await
+            .unwrap(),
+        Outcome::Parked
+    );
     assert_eq!(store.parked().len(), 2);
 
     let stranger = body("txn_not_ours", "evt-s", "Succeeded", NOW, 5.0);
@@ -201,7 +245,9 @@ async fn underpayment_is_recorded_on_the_transfer() {
     let keys = Keys::new("whsec", None);
     let r = transfer(&store).await;
     assert_eq!(
-        deliver(&store, &keys, "whsec", &body(r.transaction_id.as_str(), "evt-1", "Succeeded", NOW, 40.0)).await.unwrap(),
+        deliver(&store, &keys, "whsec", &body(r.transaction_id.as_str(), "evt-1", "Succeeded", NOW, 40.0))
+            .await
+            .unwrap(),
         Outcome::Applied
     );
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
@@ -223,9 +269,12 @@ async fn a_send_time_outside_the_window_is_flagged_not_refused() {
     let store = MemoryTransferStore::default();
     let keys = Keys::new("whsec", None);
     let r = transfer(&store).await;
-    let mut v: serde_json::Value = serde_json::from_slice(&body(r.transaction_id.as_str(), "e", "Pending", NOW, 1.0)).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&body(r.transaction_id.as_str(), "e", "Pending", NOW, 1.0)).unwrap();
     let settings = WebhookSettings::default();
-    for (sent, flagged) in [(NOW / 1000 - 300, false), (NOW / 1000 - 301, true), (NOW / 1000 + 301, true), (NOW - 1000, false)] {
+    for (sent, flagged) in
+        [(NOW / 1000 - 300, false), (NOW / 1000 - 301, true), (NOW / 1000 + 301, true), (NOW - 1000, false)]
+    {
         v["SentTimestamp"] = json!(sent);
         v["EventId"] = json!(uuid());
         let b = serde_json::to_vec(&v).unwrap();

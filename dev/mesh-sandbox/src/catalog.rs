@@ -23,13 +23,7 @@ pub struct Network {
     pub gas_fee_usd: f64,
 }
 
-const EVM_BROKERS: &[&str] = &[
-    "deFiWallet",
-    "coinbase",
-    "binanceInternational",
-    "kraken",
-    "robinhood",
-];
+const EVM_BROKERS: &[&str] = &["deFiWallet", "coinbase", "binanceInternational", "kraken", "robinhood"];
 const SOL_BROKERS: &[&str] = &["deFiWallet", "coinbase", "binanceInternational", "kraken"];
 const BTC_BROKERS: &[&str] = &["coinbase", "binanceInternational", "kraken", "robinhood"];
 const TRON_BROKERS: &[&str] = &["binanceInternational", "kraken"];
@@ -169,9 +163,7 @@ const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwx
 const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
 fn random_chars(alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(alphabet[fastrand::usize(..alphabet.len())]))
-        .collect()
+    (0..len).map(|_| char::from(alphabet[fastrand::usize(..alphabet.len())])).collect()
 }
 
 /// Reference USD price of a token (fixed, so amounts are predictable). Unknown tokens are priced at 1.
@@ -196,14 +188,7 @@ pub struct Integration {
 }
 
 /// The integrations the sandbox names explicitly (any other name is accepted too).
-pub const KNOWN_INTEGRATIONS: &[&str] = &[
-    "Coinbase",
-    "Binance",
-    "Kraken",
-    "Robinhood",
-    "MetaMask",
-    "Phantom",
-];
+pub const KNOWN_INTEGRATIONS: &[&str] = &["Coinbase", "Binance", "Kraken", "Robinhood", "MetaMask", "Phantom"];
 
 impl Integration {
     /// Resolves an integration by (case-insensitive) name; unknown names get a stable derived id and a
@@ -213,9 +198,7 @@ impl Integration {
         let key = trimmed.to_lowercase();
         let (name, broker_type) = match key.as_str() {
             "coinbase" => ("Coinbase".to_string(), "coinbase".to_string()),
-            "binance" | "binanceinternational" => {
-                ("Binance".to_string(), "binanceInternational".to_string())
-            }
+            "binance" | "binanceinternational" => ("Binance".to_string(), "binanceInternational".to_string()),
             "kraken" => ("Kraken".to_string(), "kraken".to_string()),
             "robinhood" => ("Robinhood".to_string(), "robinhood".to_string()),
             "metamask" => ("MetaMask".to_string(), "deFiWallet".to_string()),
@@ -228,11 +211,7 @@ impl Integration {
         } else {
             derived_uuid(&format!("mesh-sandbox/integration/{}", name.to_lowercase()))
         };
-        Integration {
-            id,
-            name,
-            broker_type,
-        }
+        Integration { id, name, broker_type }
     }
 
     pub fn to_json(&self, public_url: &str) -> Value {
@@ -262,11 +241,7 @@ fn camel_case(name: &str) -> String {
         }
         upper = false;
     }
-    if out.is_empty() {
-        "unknown".to_string()
-    } else {
-        out
-    }
+    if out.is_empty() { "unknown".to_string() } else { out }
 }
 
 /// A stable, v4-shaped UUID derived from a string.
@@ -279,12 +254,7 @@ pub fn derived_uuid(seed: &str) -> Uuid {
 
 /// A small self-contained SVG logo (a coloured disc with initials).
 pub fn logo_svg(name: &str) -> String {
-    let label: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(3)
-        .collect::<String>()
-        .to_uppercase();
+    let label: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).take(3).collect::<String>().to_uppercase();
     let digest = Sha256::digest(name.to_lowercase().as_bytes());
     let hue = u16::from(digest[0]) * 360 / 256;
     format!(
@@ -300,40 +270,14 @@ mod tests {
 
     #[test]
     fn ids_match_mesh() {
-        let by_name = |n: &str| {
-            NETWORKS
-                .iter()
-                .find(|x| x.name == n)
-                .map(|x| x.id.to_string())
-        };
-        assert_eq!(
-            by_name("Ethereum").as_deref(),
-            Some("e3c7fdd8-b1fc-4e51-85ae-bb276e075611")
-        );
-        assert_eq!(
-            by_name("Polygon").as_deref(),
-            Some("7436e9d0-ba42-4d2b-b4c0-8e4e606b2c12")
-        );
-        assert_eq!(
-            by_name("Solana").as_deref(),
-            Some("0291810a-5947-424d-9a59-e88bb33e999d")
-        );
-        assert_eq!(
-            by_name("Base").as_deref(),
-            Some("aa883b03-120d-477c-a588-37c2afd3ca71")
-        );
-        assert_eq!(
-            by_name("Bitcoin").as_deref(),
-            Some("0880db06-7c7c-4738-898f-cf74efc03c47")
-        );
-        assert_eq!(
-            by_name("Tron").as_deref(),
-            Some("c5dc5d2e-68c1-4261-9a30-90b598738bf5")
-        );
-        assert_eq!(
-            by_name("Arbitrum").as_deref(),
-            Some("a34f2431-0ddd-4de4-bc22-4a8143287aeb")
-        );
+        let by_name = |n: &str| NETWORKS.iter().find(|x| x.name == n).map(|x| x.id.to_string());
+        assert_eq!(by_name("Ethereum").as_deref(), Some("e3c7fdd8-b1fc-4e51-85ae-bb276e075611"));
+        assert_eq!(by_name("Polygon").as_deref(), Some("7436e9d0-ba42-4d2b-b4c0-8e4e606b2c12"));
+        assert_eq!(by_name("Solana").as_deref(), Some("0291810a-5947-424d-9a59-e88bb33e999d"));
+        assert_eq!(by_name("Base").as_deref(), Some("aa883b03-120d-477c-a588-37c2afd3ca71"));
+        assert_eq!(by_name("Bitcoin").as_deref(), Some("0880db06-7c7c-4738-898f-cf74efc03c47"));
+        assert_eq!(by_name("Tron").as_deref(), Some("c5dc5d2e-68c1-4261-9a30-90b598738bf5"));
+        assert_eq!(by_name("Arbitrum").as_deref(), Some("a34f2431-0ddd-4de4-bc22-4a8143287aeb"));
     }
 
     #[test]
@@ -354,10 +298,7 @@ mod tests {
         assert_eq!(cb.name, "Coinbase");
         assert_eq!(cb.broker_type, "coinbase");
         assert_eq!(cb.id.to_string(), "9226e5c2-ebc3-4fdd-94f6-ed52cdce1420");
-        assert_eq!(
-            Integration::by_name("Binance").broker_type,
-            "binanceInternational"
-        );
+        assert_eq!(Integration::by_name("Binance").broker_type, "binanceInternational");
         let g = Integration::by_name("Gemini Exchange");
         assert_eq!(g.broker_type, "geminiExchange");
         assert_eq!(g.id, Integration::by_name("gemini exchange").id);

@@ -47,11 +47,7 @@ pub enum CliError {
     #[error("{0} needs a value")]
     MissingValue(String),
     #[error("invalid value for {name}: {value:?} ({reason})")]
-    Invalid {
-        name: String,
-        value: String,
-        reason: &'static str,
-    },
+    Invalid { name: String, value: String, reason: &'static str },
 }
 
 /// `(flag, environment variable)`.
@@ -63,10 +59,7 @@ const OPTIONS: &[(&str, &str)] = &[
     ("--webhook-secret", "MESH_SANDBOX_WEBHOOK_SECRET"),
     ("--token-ttl-secs", "MESH_SANDBOX_TOKEN_TTL_SECS"),
     ("--webhook-timeout-ms", "MESH_SANDBOX_WEBHOOK_TIMEOUT_MS"),
-    (
-        "--webhook-max-attempts",
-        "MESH_SANDBOX_WEBHOOK_MAX_ATTEMPTS",
-    ),
+    ("--webhook-max-attempts", "MESH_SANDBOX_WEBHOOK_MAX_ATTEMPTS"),
     ("--webhook-backoff-ms", "MESH_SANDBOX_WEBHOOK_BACKOFF_MS"),
     ("--public-url", "MESH_SANDBOX_PUBLIC_URL"),
 ];
@@ -86,11 +79,7 @@ fn http_url(name: &str, value: &str) -> Result<Option<String>, CliError> {
     }
     match url::Url::parse(value) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(Some(value.to_string())),
-        _ => Err(CliError::Invalid {
-            name: name.to_string(),
-            value: value.to_string(),
-            reason: "not an http(s) URL",
-        }),
+        _ => Err(CliError::Invalid { name: name.to_string(), value: value.to_string(), reason: "not an http(s) URL" }),
     }
 }
 
@@ -128,10 +117,7 @@ where
     I: IntoIterator<Item = String>,
     E: Fn(&str) -> Option<String>,
 {
-    let mut options = CliOptions {
-        port: DEFAULT_PORT,
-        config: SandboxConfig::default(),
-    };
+    let mut options = CliOptions { port: DEFAULT_PORT, config: SandboxConfig::default() };
     for (flag, var) in OPTIONS {
         if let Some(value) = env(var) {
             apply(&mut options, flag, var, &value)?;
@@ -151,9 +137,7 @@ where
         }
         let value = match inline {
             Some(v) => v,
-            None => args
-                .next()
-                .ok_or_else(|| CliError::MissingValue(flag.clone()))?,
+            None => args.next().ok_or_else(|| CliError::MissingValue(flag.clone()))?,
         };
         apply(&mut options, &flag, &flag, &value)?;
     }
@@ -165,10 +149,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<CliOptions, CliError> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         match parse(args.iter().map(|s| s.to_string()), |k| {
             env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
         })? {
@@ -190,13 +171,7 @@ mod tests {
     #[test]
     fn env_then_flags() {
         let o = run(
-            &[
-                "--port",
-                "9000",
-                "--webhook-timeout-ms=350",
-                "--client-id",
-                "cli",
-            ],
+            &["--port", "9000", "--webhook-timeout-ms=350", "--client-id", "cli"],
             &[
                 ("MESH_SANDBOX_PORT", "9100"),
                 ("MESH_SANDBOX_CLIENT_ID", "env"),
@@ -208,38 +183,17 @@ mod tests {
         assert_eq!(o.port, 9000);
         assert_eq!(o.config.client_id, "cli");
         assert_eq!(o.config.webhook_timeout, Duration::from_millis(350));
-        assert_eq!(
-            o.config.webhook_url.as_deref(),
-            Some("http://127.0.0.1:9000/webhook")
-        );
+        assert_eq!(o.config.webhook_url.as_deref(), Some("http://127.0.0.1:9000/webhook"));
         assert_eq!(o.config.token_ttl, Duration::from_secs(5));
     }
 
     #[test]
     fn errors() {
-        assert_eq!(
-            run(&["--nope"], &[]).err(),
-            Some(CliError::Unknown("--nope".into()))
-        );
-        assert_eq!(
-            run(&["--port"], &[]).err(),
-            Some(CliError::MissingValue("--port".into()))
-        );
-        assert!(matches!(
-            run(&["--port", "99999"], &[]),
-            Err(CliError::Invalid { .. })
-        ));
-        assert!(matches!(
-            run(&["--webhook-url", "ftp://x"], &[]),
-            Err(CliError::Invalid { .. })
-        ));
-        assert!(matches!(
-            run(&[], &[("MESH_SANDBOX_PORT", "x")]),
-            Err(CliError::Invalid { .. })
-        ));
-        assert!(matches!(
-            parse(["-h".to_string()], |_| None),
-            Ok(Command::Help)
-        ));
+        assert_eq!(run(&["--nope"], &[]).err(), Some(CliError::Unknown("--nope".into())));
+        assert_eq!(run(&["--port"], &[]).err(), Some(CliError::MissingValue("--port".into())));
+        assert!(matches!(run(&["--port", "99999"], &[]), Err(CliError::Invalid { .. })));
+        assert!(matches!(run(&["--webhook-url", "ftp://x"], &[]), Err(CliError::Invalid { .. })));
+        assert!(matches!(run(&[], &[("MESH_SANDBOX_PORT", "x")]), Err(CliError::Invalid { .. })));
+        assert!(matches!(parse(["-h".to_string()], |_| None), Ok(Command::Help)));
     }
 }

@@ -18,9 +18,7 @@ use uuid::Uuid;
 
 use crate::catalog::{self, Integration, KNOWN_INTEGRATIONS, Network, usd_price};
 use crate::json::{BodyError, FieldError, Obj, parse_object_or_empty};
-use crate::state::{
-    AppState, Fault, FaultEndpoint, Inner, LinkToken, ToAddress, TokenError, now_ms, now_secs,
-};
+use crate::state::{AppState, Fault, FaultEndpoint, Inner, LinkToken, ToAddress, TokenError, now_ms, now_secs};
 use crate::transfer::{NewTransfer, Transfer, TransferStatus, TransitionError, WebhookBody};
 use crate::webhooks::{WebhookOptions, dispatch};
 
@@ -39,11 +37,7 @@ pub struct ControlError {
 
 impl ControlError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ControlError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ControlError { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -57,11 +51,7 @@ impl ControlError {
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
+        (self.status, Json(json!({"code": self.code, "message": self.message}))).into_response()
     }
 }
 
@@ -84,15 +74,9 @@ impl From<BodyError> for ControlError {
 impl From<TokenError> for ControlError {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::Unknown => {
-                ControlError::new(StatusCode::NOT_FOUND, "unknown_token", e.to_string())
-            }
-            TokenError::Expired => {
-                ControlError::new(StatusCode::GONE, "token_expired", e.to_string())
-            }
-            TokenError::Used => {
-                ControlError::new(StatusCode::CONFLICT, "token_used", e.to_string())
-            }
+            TokenError::Unknown => ControlError::new(StatusCode::NOT_FOUND, "unknown_token", e.to_string()),
+            TokenError::Expired => ControlError::new(StatusCode::GONE, "token_expired", e.to_string()),
+            TokenError::Used => ControlError::new(StatusCode::CONFLICT, "token_used", e.to_string()),
         }
     }
 }
@@ -122,9 +106,7 @@ pub fn token_id_from(value: &str) -> String {
         && let Some(segments) = url.path_segments()
     {
         let segments: Vec<&str> = segments.collect();
-        if let Some(pos) = segments
-            .iter()
-            .position(|s| *s == "link" || *s == "paylink")
+        if let Some(pos) = segments.iter().position(|s| *s == "link" || *s == "paylink")
             && let Some(id) = segments.get(pos + 1)
             && !id.is_empty()
         {
@@ -141,10 +123,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 fn bounded_ms(o: &Obj<'_>, name: &str) -> Result<Duration, FieldError> {
     let ms = o.u64(name)?.unwrap_or(0);
     if ms > MAX_WAIT_MS {
-        return Err(FieldError::invalid(
-            o.path(name),
-            format!("must be at most {MAX_WAIT_MS}"),
-        ));
+        return Err(FieldError::invalid(o.path(name), format!("must be at most {MAX_WAIT_MS}")));
     }
     Ok(Duration::from_millis(ms))
 }
@@ -157,10 +136,7 @@ pub fn parse_webhook_options(o: &Obj<'_>) -> Result<WebhookOptions, FieldError> 
     let w = Obj::with_prefix(map, "webhooks");
     let duplicates = w.u64("duplicates")?.unwrap_or(0);
     if duplicates > MAX_DUPLICATES {
-        return Err(FieldError::invalid(
-            w.path("duplicates"),
-            format!("must be at most {MAX_DUPLICATES}"),
-        ));
+        return Err(FieldError::invalid(w.path("duplicates"), format!("must be at most {MAX_DUPLICATES}")));
     }
     Ok(WebhookOptions {
         drop: w.bool("drop")?.unwrap_or(false),
@@ -171,10 +147,7 @@ pub fn parse_webhook_options(o: &Obj<'_>) -> Result<WebhookOptions, FieldError> 
     })
 }
 
-fn parse_outcome(
-    o: &Obj<'_>,
-    default: Option<TransferStatus>,
-) -> Result<TransferStatus, FieldError> {
+fn parse_outcome(o: &Obj<'_>, default: Option<TransferStatus>) -> Result<TransferStatus, FieldError> {
     match o.str("outcome")? {
         None => default.ok_or_else(|| FieldError::Missing("outcome".into())),
         Some(s) => TransferStatus::parse(s)
@@ -186,10 +159,7 @@ fn known_network(o: &Obj<'_>) -> Result<Option<&'static Network>, ControlError> 
     match o.uuid("networkId")? {
         None => Ok(None),
         Some(id) => catalog::network(id).map(Some).ok_or_else(|| {
-            ControlError::bad_request(
-                "unknown_network",
-                format!("{id} is not a network the sandbox knows"),
-            )
+            ControlError::bad_request("unknown_network", format!("{id} is not a network the sandbox knows"))
         }),
     }
 }
@@ -203,21 +173,10 @@ fn positive(o: &Obj<'_>, name: &str) -> Result<Option<f64>, FieldError> {
 }
 
 /// Moves a pending transfer to its outcome and returns the event body describing the new state.
-fn settle(
-    world: &mut Inner,
-    id: Uuid,
-    outcome: TransferStatus,
-) -> Result<WebhookBody, ControlError> {
-    let transfer = world
-        .transfer_mut(id)
-        .ok_or_else(|| ControlError::not_found(format!("no transfer {id}")))?;
+fn settle(world: &mut Inner, id: Uuid, outcome: TransferStatus) -> Result<WebhookBody, ControlError> {
+    let transfer = world.transfer_mut(id).ok_or_else(|| ControlError::not_found(format!("no transfer {id}")))?;
     transfer.transition(outcome, now_secs())?;
-    let timestamp = now_ms().max(
-        transfer
-            .created_timestamp
-            .saturating_mul(1000)
-            .saturating_add(1),
-    );
+    let timestamp = now_ms().max(transfer.created_timestamp.saturating_mul(1000).saturating_add(1));
     Ok(transfer.webhook_body(Uuid::new_v4(), timestamp))
 }
 
@@ -236,14 +195,11 @@ fn choose_destination(
     network: Option<&'static Network>,
     symbol: Option<&str>,
 ) -> Result<Destination, ControlError> {
-    let offered: &[ToAddress] = token
-        .and_then(|t| t.options.as_ref())
-        .map(|o| o.to_addresses.as_slice())
-        .unwrap_or(&[]);
+    let offered: &[ToAddress] =
+        token.and_then(|t| t.options.as_ref()).map(|o| o.to_addresses.as_slice()).unwrap_or(&[]);
     if !offered.is_empty() {
         let found = offered.iter().find(|a| {
-            network.is_none_or(|n| n.id == a.network.id)
-                && symbol.is_none_or(|s| s.eq_ignore_ascii_case(&a.symbol))
+            network.is_none_or(|n| n.id == a.network.id) && symbol.is_none_or(|s| s.eq_ignore_ascii_case(&a.symbol))
         });
         let a = found.ok_or_else(|| {
             ControlError::bad_request(
@@ -266,11 +222,7 @@ fn choose_destination(
     }
     let network = network.unwrap_or_else(catalog::default_network);
     let symbol = symbol.map(str::to_string).unwrap_or_else(|| {
-        if network.tokens.contains(&"USDC") {
-            "USDC".to_string()
-        } else {
-            network.native_symbol.to_string()
-        }
+        if network.tokens.contains(&"USDC") { "USDC".to_string() } else { network.native_symbol.to_string() }
     });
     Ok(Destination {
         network,
@@ -322,10 +274,7 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
         (None, None) => None,
     };
     let destination = choose_destination(token.as_ref(), network, symbol)?;
-    let options = token
-        .as_ref()
-        .and_then(|t| t.options.clone())
-        .unwrap_or_default();
+    let options = token.as_ref().and_then(|t| t.options.clone()).unwrap_or_default();
     let price = usd_price(&destination.symbol);
     let unit_amount = amount.or(destination.amount);
     let fiat = amount_in_fiat
@@ -340,11 +289,9 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
     let transfer = Transfer::new(
         transfer_id,
         NewTransfer {
-            client_transaction_id: transaction_id.map(str::to_string).or_else(|| {
-                token
-                    .as_ref()
-                    .and_then(|t| t.transaction_id().map(str::to_string))
-            }),
+            client_transaction_id: transaction_id
+                .map(str::to_string)
+                .or_else(|| token.as_ref().and_then(|t| t.transaction_id().map(str::to_string))),
             user_id: user_id
                 .map(str::to_string)
                 .or_else(|| token.as_ref().map(|t| t.user_id.clone()))
@@ -355,16 +302,11 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
             network,
             created_timestamp: created,
             from: integration,
-            from_address: from_address
-                .map(str::to_string)
-                .unwrap_or_else(|| network.fake_address()),
+            from_address: from_address.map(str::to_string).unwrap_or_else(|| network.fake_address()),
             destination_address: destination.address,
             address_tag: destination.address_tag,
             refund_address: refund_address.map(str::to_string),
-            transfer_type: options
-                .transfer_type
-                .clone()
-                .unwrap_or_else(|| "payment".to_string()),
+            transfer_type: options.transfer_type.clone().unwrap_or_else(|| "payment".to_string()),
             is_fee_included: options.is_inclusive_fee_enabled,
             client_fee: options.client_fee.unwrap_or(0.0),
             link_token_id: token.as_ref().map(|t| t.id.clone()),
@@ -406,11 +348,7 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
 }
 
 /// `POST /sandbox/transfers/{id}/outcome` `{outcome, webhooks?}`: settles a pending transfer.
-pub async fn set_outcome(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ControlResult {
+pub async fn set_outcome(State(state): State<Arc<AppState>>, Path(id): Path<String>, body: Bytes) -> ControlResult {
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| ControlError::bad_request("invalid_field", "transfer id must be a UUID"))?;
     let map = parse_object_or_empty(&body)?;
@@ -429,31 +367,21 @@ pub async fn set_outcome(
 pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlResult {
     let map = parse_object_or_empty(&body)?;
     let o = Obj::new(&map);
-    let count = o
-        .u64("count")?
-        .ok_or_else(|| FieldError::Missing("count".into()))?;
+    let count = o.u64("count")?.ok_or_else(|| FieldError::Missing("count".into()))?;
     if count == 0 || count > MAX_SEED {
-        return Err(
-            FieldError::invalid("count", format!("must be between 1 and {MAX_SEED}")).into(),
-        );
+        return Err(FieldError::invalid("count", format!("must be between 1 and {MAX_SEED}")).into());
     }
-    let user_id = non_empty(o.str("userId")?)
-        .unwrap_or("seed-user")
-        .to_string();
-    let prefix = o
-        .str("clientTransactionIdPrefix")?
-        .unwrap_or("seed-")
-        .to_string();
+    let user_id = non_empty(o.str("userId")?).unwrap_or("seed-user").to_string();
+    let prefix = o.str("clientTransactionIdPrefix")?.unwrap_or("seed-").to_string();
     let statuses: Vec<TransferStatus> = match non_empty(o.str("status")?) {
         None => vec![TransferStatus::Succeeded],
-        Some(s) if s.eq_ignore_ascii_case("mixed") => vec![
-            TransferStatus::Succeeded,
-            TransferStatus::Pending,
-            TransferStatus::Failed,
+        Some(s) if s.eq_ignore_ascii_case("mixed") => {
+            vec![TransferStatus::Succeeded, TransferStatus::Pending, TransferStatus::Failed]
+        }
+        Some(s) => vec![
+            TransferStatus::parse(s)
+                .ok_or_else(|| FieldError::invalid("status", "must be succeeded, failed, pending or mixed"))?,
         ],
-        Some(s) => vec![TransferStatus::parse(s).ok_or_else(|| {
-            FieldError::invalid("status", "must be succeeded, failed, pending or mixed")
-        })?],
     };
     let step = o.i64("stepSeconds")?.unwrap_or(60);
     if step < 0 {
@@ -505,39 +433,25 @@ pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlRes
         world.insert_transfer(transfer);
     }
     drop(world);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"created": count, "ids": ids})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(json!({"created": count, "ids": ids}))).into_response())
 }
 
 /// `GET /sandbox/transfers[?transactionId=]`: every transfer, oldest first.
-pub async fn list_transfers(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> ControlResult {
+pub async fn list_transfers(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> ControlResult {
     let filter = query_param(query.as_deref(), "transactionid");
     let world = state.lock();
     let public_url = world.knobs.public_url.clone();
     let items: Vec<Value> = world
         .transfers
         .iter()
-        .filter(|t| {
-            filter
-                .as_deref()
-                .is_none_or(|f| t.client_transaction_id.as_deref() == Some(f))
-        })
+        .filter(|t| filter.as_deref().is_none_or(|f| t.client_transaction_id.as_deref() == Some(f)))
         .map(|t| t.to_model(&public_url))
         .collect();
     Ok(Json(Value::Array(items)).into_response())
 }
 
 /// `GET /sandbox/transfers/{id}`.
-pub async fn get_transfer(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> ControlResult {
+pub async fn get_transfer(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ControlResult {
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| ControlError::bad_request("invalid_field", "transfer id must be a UUID"))?;
     let world = state.lock();
@@ -556,10 +470,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// `GET /sandbox/webhooks[?transferId=&eventId=&transactionId=]`: every delivery, in queue order.
-pub async fn list_webhooks(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> ControlResult {
+pub async fn list_webhooks(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> ControlResult {
     let transfer_id = query_param(query.as_deref(), "transferid");
     let event_id = query_param(query.as_deref(), "eventid");
     let transaction_id = query_param(query.as_deref(), "transactionid");
@@ -567,21 +478,9 @@ pub async fn list_webhooks(
     let items: Vec<Value> = world
         .deliveries
         .iter()
-        .filter(|d| {
-            transfer_id
-                .as_deref()
-                .is_none_or(|f| d.body.transfer_id.to_string() == f.to_lowercase())
-        })
-        .filter(|d| {
-            event_id
-                .as_deref()
-                .is_none_or(|f| d.body.event_id.to_string() == f.to_lowercase())
-        })
-        .filter(|d| {
-            transaction_id
-                .as_deref()
-                .is_none_or(|f| d.body.transaction_id.as_deref() == Some(f))
-        })
+        .filter(|d| transfer_id.as_deref().is_none_or(|f| d.body.transfer_id.to_string() == f.to_lowercase()))
+        .filter(|d| event_id.as_deref().is_none_or(|f| d.body.event_id.to_string() == f.to_lowercase()))
+        .filter(|d| transaction_id.as_deref().is_none_or(|f| d.body.transaction_id.as_deref() == Some(f)))
         .map(|d| d.to_json())
         .collect();
     Ok(Json(Value::Array(items)).into_response())
@@ -592,22 +491,16 @@ pub async fn list_link_tokens(State(state): State<Arc<AppState>>) -> ControlResu
     let world = state.lock();
     let now = Instant::now();
     let public_url = world.knobs.public_url.clone();
-    let items: Vec<Value> = world
-        .token_order
-        .iter()
-        .filter_map(|id| world.tokens.get(id))
-        .map(|t| t.to_json(&public_url, now))
-        .collect();
+    let items: Vec<Value> =
+        world.token_order.iter().filter_map(|id| world.tokens.get(id)).map(|t| t.to_json(&public_url, now)).collect();
     Ok(Json(Value::Array(items)).into_response())
 }
 
 /// `GET /sandbox/integrations`: the named source integrations and their ids (for `IntegrationIds`).
 pub async fn list_integrations(State(state): State<Arc<AppState>>) -> ControlResult {
     let public_url = state.lock().knobs.public_url.clone();
-    let items: Vec<Value> = KNOWN_INTEGRATIONS
-        .iter()
-        .map(|name| Integration::by_name(name).to_json(&public_url))
-        .collect();
+    let items: Vec<Value> =
+        KNOWN_INTEGRATIONS.iter().map(|name| Integration::by_name(name).to_json(&public_url)).collect();
     Ok(Json(Value::Array(items)).into_response())
 }
 
@@ -619,11 +512,9 @@ fn faults_json(world: &Inner) -> Value {
 pub async fn add_fault(State(state): State<Arc<AppState>>, body: Bytes) -> ControlResult {
     let map = parse_object_or_empty(&body)?;
     let o = Obj::new(&map);
-    let endpoint_name =
-        non_empty(o.str("endpoint")?).ok_or_else(|| FieldError::Missing("endpoint".into()))?;
-    let endpoint = FaultEndpoint::parse(endpoint_name).ok_or_else(|| {
-        FieldError::invalid("endpoint", "must be linktoken, networks, transfers or *")
-    })?;
+    let endpoint_name = non_empty(o.str("endpoint")?).ok_or_else(|| FieldError::Missing("endpoint".into()))?;
+    let endpoint = FaultEndpoint::parse(endpoint_name)
+        .ok_or_else(|| FieldError::invalid("endpoint", "must be linktoken, networks, transfers or *"))?;
     let status = match o.u64("status")? {
         None => None,
         Some(s) if s == 429 || (500..=599).contains(&s) => Some(s as u16),
@@ -631,28 +522,15 @@ pub async fn add_fault(State(state): State<Arc<AppState>>, body: Bytes) -> Contr
     };
     let times = o.u64("times")?.unwrap_or(1);
     if times == 0 || times > MAX_FAULT_TIMES {
-        return Err(FieldError::invalid(
-            "times",
-            format!("must be between 1 and {MAX_FAULT_TIMES}"),
-        )
-        .into());
+        return Err(FieldError::invalid("times", format!("must be between 1 and {MAX_FAULT_TIMES}")).into());
     }
     let delay = bounded_ms(&o, "delayMs")?;
     if status.is_none() && delay.is_zero() {
-        return Err(ControlError::bad_request(
-            "missing_field",
-            "a fault needs a status, a delayMs, or both",
-        ));
+        return Err(ControlError::bad_request("missing_field", "a fault needs a status, a delayMs, or both"));
     }
     let retry_after_secs = o.u64("retryAfterSeconds")?;
     let mut world = state.lock();
-    world.faults.push(Fault {
-        endpoint,
-        status,
-        remaining: times as u32,
-        retry_after_secs,
-        delay,
-    });
+    world.faults.push(Fault { endpoint, status, remaining: times as u32, retry_after_secs, delay });
     Ok((StatusCode::CREATED, Json(faults_json(&world))).into_response())
 }
 
@@ -683,9 +561,7 @@ fn rate(o: &Obj<'_>, name: &str) -> Result<Option<f64>, FieldError> {
 
 fn http_url(name: &str, value: &str) -> Result<String, FieldError> {
     match url::Url::parse(value.trim()) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
-            Ok(value.trim().trim_end_matches('/').to_string())
-        }
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(value.trim().trim_end_matches('/').to_string()),
         _ => Err(FieldError::invalid(name, "must be an http(s) URL")),
     }
 }
@@ -712,11 +588,7 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     let webhook_secret = o.str("webhookSecret")?;
     let timeout = o.u64("webhookTimeoutMs")?;
     if timeout.is_some_and(|t| t == 0 || t > MAX_WAIT_MS) {
-        return Err(FieldError::invalid(
-            "webhookTimeoutMs",
-            format!("must be between 1 and {MAX_WAIT_MS}"),
-        )
-        .into());
+        return Err(FieldError::invalid("webhookTimeoutMs", format!("must be between 1 and {MAX_WAIT_MS}")).into());
     }
     let max_attempts = o.u64("webhookMaxAttempts")?;
     if max_attempts.is_some_and(|a| a == 0 || a > 100) {
@@ -724,11 +596,7 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     }
     let backoff = o.u64("webhookBackoffMs")?;
     if backoff.is_some_and(|b| b > MAX_WAIT_MS) {
-        return Err(FieldError::invalid(
-            "webhookBackoffMs",
-            format!("must be at most {MAX_WAIT_MS}"),
-        )
-        .into());
+        return Err(FieldError::invalid("webhookBackoffMs", format!("must be at most {MAX_WAIT_MS}")).into());
     }
     let ttl = o.f64("tokenTtlSecs")?;
     if ttl.is_some_and(|t| !(0.0..=86_400.0).contains(&t)) {
@@ -792,12 +660,7 @@ pub fn not_found(path: &str) -> Response {
 
 /// A wrong method on a known `/sandbox` path.
 pub fn method_not_allowed() -> Response {
-    ControlError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed",
-    )
-    .into_response()
+    ControlError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed").into_response()
 }
 
 #[cfg(test)]
@@ -818,10 +681,8 @@ mod tests {
 
     #[test]
     fn webhook_options() {
-        let map = crate::json::parse_object(
-            br#"{"Webhooks":{"Drop":true,"duplicates":2,"reverse":true,"delayMs":5}}"#,
-        )
-        .expect("object");
+        let map = crate::json::parse_object(br#"{"Webhooks":{"Drop":true,"duplicates":2,"reverse":true,"delayMs":5}}"#)
+            .expect("object");
         let w = parse_webhook_options(&Obj::new(&map)).expect("valid");
         assert!(w.drop && w.reverse);
         assert_eq!(w.duplicates, 2);

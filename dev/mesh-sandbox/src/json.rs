@@ -18,10 +18,7 @@ pub enum FieldError {
 
 impl FieldError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldError::Invalid {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        FieldError::Invalid { field: field.into(), reason: reason.into() }
     }
 
     pub fn field(&self) -> &str {
@@ -48,8 +45,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
-    let Folded(value) =
-        serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
+    let Folded(value) = serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(BodyError::NotAnObject),
@@ -88,9 +84,7 @@ impl<'de> serde::de::Visitor<'de> for FoldVisitor {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Folded, E> {
-        Ok(Folded(
-            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
-        ))
+        Ok(Folded(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Folded, E> {
@@ -172,11 +166,7 @@ impl<'a> Obj<'a> {
 
     /// The path used in messages for `name` inside this object.
     pub fn path(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{}", self.prefix, name)
-        }
+        if self.prefix.is_empty() { name.to_string() } else { format!("{}.{}", self.prefix, name) }
     }
 
     /// The raw value, `None` when absent or `null`.
@@ -205,10 +195,7 @@ impl<'a> Obj<'a> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(f) if f.is_finite() => Ok(Some(f)),
-                _ => Err(FieldError::invalid(
-                    self.path(name),
-                    "must be a finite number",
-                )),
+                _ => Err(FieldError::invalid(self.path(name), "must be a finite number")),
             },
             Some(_) => Err(FieldError::invalid(self.path(name), "must be a number")),
         }
@@ -231,15 +218,9 @@ impl<'a> Obj<'a> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(i) => Ok(Some(i)),
-                None => Err(FieldError::invalid(
-                    self.path(name),
-                    "must be a non-negative integer",
-                )),
+                None => Err(FieldError::invalid(self.path(name), "must be a non-negative integer")),
             },
-            Some(_) => Err(FieldError::invalid(
-                self.path(name),
-                "must be a non-negative integer",
-            )),
+            Some(_) => Err(FieldError::invalid(self.path(name), "must be a non-negative integer")),
         }
     }
 
@@ -247,10 +228,7 @@ impl<'a> Obj<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(FieldError::invalid(
-                self.path(name),
-                "must be true or false",
-            )),
+            Some(_) => Err(FieldError::invalid(self.path(name), "must be true or false")),
         }
     }
 
@@ -288,17 +266,11 @@ mod tests {
 
     #[test]
     fn keys_fold_at_every_level_and_last_wins() {
-        let v = lowercase_keys(
-            json!({"UserId": "a", "TRANSFEROPTIONS": {"ToAddresses": [{"NetworkId": "x"}]}}),
-        );
-        assert_eq!(
-            v,
-            json!({"userid": "a", "transferoptions": {"toaddresses": [{"networkid": "x"}]}})
-        );
+        let v = lowercase_keys(json!({"UserId": "a", "TRANSFEROPTIONS": {"ToAddresses": [{"NetworkId": "x"}]}}));
+        assert_eq!(v, json!({"userid": "a", "transferoptions": {"toaddresses": [{"networkid": "x"}]}}));
         let map = parse_object(br#"{"userId":"first","USERID":"second"}"#).expect("object");
         assert_eq!(Obj::new(&map).str("userId"), Ok(Some("second")));
-        let map = parse_object(br#"{"USERID":"first","userId":"second","A":{"B":[{"C":1}]}}"#)
-            .expect("object");
+        let map = parse_object(br#"{"USERID":"first","userId":"second","A":{"B":[{"C":1}]}}"#).expect("object");
         assert_eq!(Obj::new(&map).str("userId"), Ok(Some("second")));
         assert_eq!(map.get("a"), Some(&json!({"b": [{"c": 1}]})));
     }
@@ -327,10 +299,7 @@ mod tests {
         assert_eq!(o.str("z"), Ok(None));
         assert!(o.has("z"));
         assert!(o.uuid("u").expect("uuid").is_some());
-        assert_eq!(
-            o.str("n"),
-            Err(FieldError::invalid("n", "must be a string"))
-        );
+        assert_eq!(o.str("n"), Err(FieldError::invalid("n", "must be a string")));
         assert!(o.uuid("a").is_err());
         let inner = o.obj("o").expect("obj").expect("present");
         let nested = Obj::with_prefix(inner, "o");

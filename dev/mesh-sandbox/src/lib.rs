@@ -122,9 +122,7 @@ impl SandboxHandle {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
         {
             task.abort();
         }
@@ -152,11 +150,7 @@ pub async fn spawn(config: SandboxConfig) -> std::io::Result<SandboxHandle> {
     let task = tokio::spawn(run(listener, state, shutdown_tx, async move {
         let _ = stop_rx.await;
     }));
-    Ok(SandboxHandle {
-        addr,
-        stop: Some(stop_tx),
-        task: Some(task),
-    })
+    Ok(SandboxHandle { addr, stop: Some(stop_tx), task: Some(task) })
 }
 
 /// Serves the sandbox on `listener` until the process ends.
@@ -165,11 +159,7 @@ pub async fn serve(listener: TcpListener, config: SandboxConfig) -> std::io::Res
 }
 
 /// Serves the sandbox on `listener` until `signal` resolves, then shuts down gracefully.
-pub async fn serve_with_shutdown<F>(
-    listener: TcpListener,
-    config: SandboxConfig,
-    signal: F,
-) -> std::io::Result<()>
+pub async fn serve_with_shutdown<F>(listener: TcpListener, config: SandboxConfig, signal: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -188,8 +178,7 @@ async fn run<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let service =
-        axum::middleware::from_fn_with_state(Arc::clone(&state), edge).layer(router(state));
+    let service = axum::middleware::from_fn_with_state(Arc::clone(&state), edge).layer(router(state));
     axum::serve(listener, service.into_make_service())
         .with_graceful_shutdown(async move {
             signal.await;
@@ -203,41 +192,21 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/v1/linktoken", post(mesh_api::create_link_token))
-        .route(
-            "/api/v1/transfers/managed/networks",
-            get(mesh_api::networks),
-        )
-        .route(
-            "/api/v1/transfers/managed/mesh",
-            get(mesh_api::list_transfers),
-        )
+        .route("/api/v1/transfers/managed/networks", get(mesh_api::networks))
+        .route("/api/v1/transfers/managed/mesh", get(mesh_api::list_transfers))
         .route("/link/{id}", get(link_page::link))
         .route("/paylink/{id}", get(link_page::paylink))
         .route("/logos/{file}", get(link_page::logo))
         .route("/sandbox/health", get(control::health))
-        .route(
-            "/sandbox/transfers",
-            get(control::list_transfers).post(control::create_transfer),
-        )
+        .route("/sandbox/transfers", get(control::list_transfers).post(control::create_transfer))
         .route("/sandbox/transfers/seed", post(control::seed))
         .route("/sandbox/transfers/{id}", get(control::get_transfer))
-        .route(
-            "/sandbox/transfers/{id}/outcome",
-            post(control::set_outcome),
-        )
+        .route("/sandbox/transfers/{id}/outcome", post(control::set_outcome))
         .route("/sandbox/webhooks", get(control::list_webhooks))
         .route("/sandbox/linktokens", get(control::list_link_tokens))
         .route("/sandbox/integrations", get(control::list_integrations))
-        .route(
-            "/sandbox/faults",
-            get(control::list_faults)
-                .post(control::add_fault)
-                .delete(control::clear_faults),
-        )
-        .route(
-            "/sandbox/config",
-            get(control::get_config).post(control::set_config),
-        )
+        .route("/sandbox/faults", get(control::list_faults).post(control::add_fault).delete(control::clear_faults))
+        .route("/sandbox/config", get(control::get_config).post(control::set_config))
         .route("/sandbox/reset", post(control::reset))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -283,20 +252,12 @@ async fn fallback(uri: Uri) -> Response {
 }
 
 async fn method_not_allowed(uri: Uri) -> Response {
-    if is_api(uri.path()) {
-        mesh_api::method_not_allowed()
-    } else {
-        control::method_not_allowed()
-    }
+    if is_api(uri.path()) { mesh_api::method_not_allowed() } else { control::method_not_allowed() }
 }
 
 fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
-    let header_is = |name: &str, expected: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == expected)
-    };
+    let header_is =
+        |name: &str, expected: &str| headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v == expected);
     header_is("x-client-id", &state.client_id) && header_is("x-client-secret", &state.client_secret)
 }
 
@@ -341,26 +302,11 @@ async fn edge(State(state): State<Arc<AppState>>, mut request: Request, next: Ne
     };
     if control {
         let headers = response.headers_mut();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("content-type"),
-        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
     }
-    info!(
-        "{} {} -> {} ({} ms)",
-        method,
-        path,
-        response.status().as_u16(),
-        started.elapsed().as_millis()
-    );
+    info!("{} {} -> {} ({} ms)", method, path, response.status().as_u16(), started.elapsed().as_millis());
     response
 }
 
@@ -371,10 +317,7 @@ mod tests {
     #[test]
     fn api_paths_are_normalised() {
         let uri: Uri = "/API/V1/LinkToken/?a=B".parse().expect("uri");
-        assert_eq!(
-            normalize_api_uri(&uri).map(|u| u.to_string()).as_deref(),
-            Some("/api/v1/linktoken?a=B")
-        );
+        assert_eq!(normalize_api_uri(&uri).map(|u| u.to_string()).as_deref(), Some("/api/v1/linktoken?a=B"));
         let uri: Uri = "/api/v1/linktoken".parse().expect("uri");
         assert!(normalize_api_uri(&uri).is_none());
     }

@@ -26,10 +26,7 @@ pub async fn paylink(State(state): State<Arc<AppState>>, Path(id): Path<String>)
 pub async fn logo(Path(file): Path<String>) -> Response {
     let name = file.strip_suffix(".svg").unwrap_or(&file);
     (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
         catalog::logo_svg(name),
     )
         .into_response()
@@ -56,11 +53,7 @@ fn page(state: &AppState, id: &str, paylink: bool) -> Response {
 
 /// JSON embedded in a `<script>` element: `<`, `>` and `&` escaped so no string can close the element.
 fn embed(value: &Value) -> String {
-    value
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 fn page_data(token: &LinkToken, paylink: bool) -> Value {
@@ -88,11 +81,7 @@ fn page_data(token: &LinkToken, paylink: bool) -> Value {
         NETWORKS
             .iter()
             .map(|n| {
-                let symbol = if n.tokens.contains(&"USDC") {
-                    "USDC"
-                } else {
-                    n.native_symbol
-                };
+                let symbol = if n.tokens.contains(&"USDC") { "USDC" } else { n.native_symbol };
                 json!({
                     "networkId": n.id,
                     "networkName": n.name,

@@ -94,10 +94,7 @@ pub struct QueryError {
 }
 
 fn err(param: &'static str, reason: impl Into<String>) -> QueryError {
-    QueryError {
-        param,
-        reason: reason.into(),
-    }
+    QueryError { param, reason: reason.into() }
 }
 
 /// Canonical key: lower-cased, with a trailing `[]` or `[n]` removed (`Statuses[]`, `Statuses[0]`).
@@ -119,19 +116,8 @@ pub fn parse_query(raw: &str) -> Result<TransferQuery, QueryError> {
         .map(|(k, v)| (normalize_key(&k), v.trim().to_string()))
         .filter(|(_, v)| !v.is_empty())
         .collect();
-    let first = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let all = |name: &str| {
-        pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-    };
+    let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let all = |name: &str| pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
 
     let mut q = TransferQuery::default();
     if let Some(v) = first("count") {
@@ -153,66 +139,44 @@ pub fn parse_query(raw: &str) -> Result<TransferQuery, QueryError> {
     }
     if let Some(v) = first("clienttransactionid") {
         if v.chars().count() > MAX_CLIENT_TRANSACTION_ID {
-            return Err(err(
-                "ClientTransactionId",
-                format!("must be at most {MAX_CLIENT_TRANSACTION_ID} characters"),
-            ));
+            return Err(err("ClientTransactionId", format!("must be at most {MAX_CLIENT_TRANSACTION_ID} characters")));
         }
         q.client_transaction_id = Some(v.to_string());
     }
     if let Some(v) = first("userid") {
         if v.chars().count() > MAX_USER_ID {
-            return Err(err(
-                "UserId",
-                format!("must be at most {MAX_USER_ID} characters"),
-            ));
+            return Err(err("UserId", format!("must be at most {MAX_USER_ID} characters")));
         }
         q.user_id = Some(v.to_string());
     }
     let statuses = all("statuses");
     if statuses.len() > MAX_STATUSES {
-        return Err(err(
-            "Statuses",
-            format!("accepts at most {MAX_STATUSES} values"),
-        ));
+        return Err(err("Statuses", format!("accepts at most {MAX_STATUSES} values")));
     }
     for s in statuses {
-        let status = TransferStatus::parse(s)
-            .ok_or_else(|| err("Statuses", format!("has an unknown value '{s}'")))?;
+        let status = TransferStatus::parse(s).ok_or_else(|| err("Statuses", format!("has an unknown value '{s}'")))?;
         if !q.statuses.contains(&status) {
             q.statuses.push(status);
         }
     }
     let integration_ids = all("integrationids");
     if integration_ids.len() > MAX_INTEGRATION_IDS {
-        return Err(err(
-            "IntegrationIds",
-            format!("accepts at most {MAX_INTEGRATION_IDS} values"),
-        ));
+        return Err(err("IntegrationIds", format!("accepts at most {MAX_INTEGRATION_IDS} values")));
     }
     for s in integration_ids {
-        q.integration_ids
-            .push(Uuid::parse_str(s).map_err(|_| err("IntegrationIds", "must be UUIDs"))?);
+        q.integration_ids.push(Uuid::parse_str(s).map_err(|_| err("IntegrationIds", "must be UUIDs"))?);
     }
     if let Some(v) = first("fromtimestamp") {
-        q.from_timestamp = Some(
-            v.parse()
-                .map_err(|_| err("FromTimestamp", "must be an integer"))?,
-        );
+        q.from_timestamp = Some(v.parse().map_err(|_| err("FromTimestamp", "must be an integer"))?);
     }
     if let Some(v) = first("totimestamp") {
-        q.to_timestamp = Some(
-            v.parse()
-                .map_err(|_| err("ToTimestamp", "must be an integer"))?,
-        );
+        q.to_timestamp = Some(v.parse().map_err(|_| err("ToTimestamp", "must be an integer"))?);
     }
     if let Some(v) = first("minamountinfiat") {
-        q.min_amount_in_fiat =
-            Some(parse_f64(v).ok_or_else(|| err("MinAmountInFiat", "must be a number"))?);
+        q.min_amount_in_fiat = Some(parse_f64(v).ok_or_else(|| err("MinAmountInFiat", "must be a number"))?);
     }
     if let Some(v) = first("maxamountinfiat") {
-        q.max_amount_in_fiat =
-            Some(parse_f64(v).ok_or_else(|| err("MaxAmountInFiat", "must be a number"))?);
+        q.max_amount_in_fiat = Some(parse_f64(v).ok_or_else(|| err("MaxAmountInFiat", "must be a number"))?);
     }
     if let Some(v) = first("hash") {
         q.hash = Some(v.to_string());
@@ -245,25 +209,15 @@ fn parse_f64(v: &str) -> Option<f64> {
 impl TransferQuery {
     pub fn matches(&self, t: &Transfer) -> bool {
         self.id.is_none_or(|id| t.id == id)
-            && self
-                .client_transaction_id
-                .as_deref()
-                .is_none_or(|c| t.client_transaction_id.as_deref() == Some(c))
+            && self.client_transaction_id.as_deref().is_none_or(|c| t.client_transaction_id.as_deref() == Some(c))
             && self.user_id.as_deref().is_none_or(|u| t.user_id == u)
             && (self.statuses.is_empty() || self.statuses.contains(&t.status))
             && (self.integration_ids.is_empty() || self.integration_ids.contains(&t.from.id))
             && self.from_timestamp.is_none_or(|f| t.created_timestamp >= f)
             && self.to_timestamp.is_none_or(|to| t.created_timestamp <= to)
-            && self
-                .min_amount_in_fiat
-                .is_none_or(|m| t.amount_in_fiat >= m)
-            && self
-                .max_amount_in_fiat
-                .is_none_or(|m| t.amount_in_fiat <= m)
-            && self
-                .hash
-                .as_deref()
-                .is_none_or(|h| t.hash.as_deref() == Some(h))
+            && self.min_amount_in_fiat.is_none_or(|m| t.amount_in_fiat >= m)
+            && self.max_amount_in_fiat.is_none_or(|m| t.amount_in_fiat <= m)
+            && self.hash.as_deref().is_none_or(|h| t.hash.as_deref() == Some(h))
     }
 
     fn compare(&self, a: &Transfer, b: &Transfer) -> Ordering {
@@ -280,26 +234,15 @@ impl TransferQuery {
         };
         // Ties are broken by id so pages are stable; the whole ordering flips when descending.
         let ordering = primary.then_with(|| a.id.cmp(&b.id));
-        if self.descending {
-            ordering.reverse()
-        } else {
-            ordering
-        }
+        if self.descending { ordering.reverse() } else { ordering }
     }
 
     /// Filters, orders and pages. Returns the page and the total number of matches.
-    pub fn run<'a>(
-        &self,
-        transfers: impl Iterator<Item = &'a Transfer>,
-    ) -> (Vec<&'a Transfer>, usize) {
+    pub fn run<'a>(&self, transfers: impl Iterator<Item = &'a Transfer>) -> (Vec<&'a Transfer>, usize) {
         let mut matched: Vec<&Transfer> = transfers.filter(|t| self.matches(t)).collect();
         matched.sort_by(|a, b| self.compare(a, b));
         let total = matched.len();
-        let page = matched
-            .into_iter()
-            .skip(self.offset)
-            .take(self.count)
-            .collect();
+        let page = matched.into_iter().skip(self.offset).take(self.count).collect();
         (page, total)
     }
 }
@@ -325,10 +268,7 @@ mod tests {
         .expect("valid");
         assert_eq!(q.count, 5);
         assert_eq!(q.offset, 10);
-        assert_eq!(
-            q.statuses,
-            vec![TransferStatus::Pending, TransferStatus::Failed]
-        );
+        assert_eq!(q.statuses, vec![TransferStatus::Pending, TransferStatus::Failed]);
         assert_eq!(q.order_by, OrderBy::AmountInFiat);
         assert!(q.descending);
         assert_eq!(q.user_id.as_deref(), Some("u"));
@@ -341,37 +281,21 @@ mod tests {
         assert_eq!(parse_query("Count=abc").map_err(|e| e.param), Err("Count"));
         assert!(parse_query("Count=100").is_ok());
         assert_eq!(parse_query("Offset=-1").map_err(|e| e.param), Err("Offset"));
-        assert_eq!(
-            parse_query(&format!("UserId={}", "u".repeat(51))).map_err(|e| e.param),
-            Err("UserId")
-        );
+        assert_eq!(parse_query(&format!("UserId={}", "u".repeat(51))).map_err(|e| e.param), Err("UserId"));
         assert!(parse_query(&format!("UserId={}", "u".repeat(50))).is_ok());
         assert_eq!(
-            parse_query("Statuses=pending&Statuses=failed&Statuses=succeeded&Statuses=pending&Statuses=failed&Statuses=pending")
-                .map_err(|e| e.param),
+            parse_query(
+                "Statuses=pending&Statuses=failed&Statuses=succeeded&Statuses=pending&Statuses=failed&Statuses=pending"
+            )
+            .map_err(|e| e.param),
             Err("Statuses")
         );
-        assert_eq!(
-            parse_query("Statuses=done").map_err(|e| e.param),
-            Err("Statuses")
-        );
+        assert_eq!(parse_query("Statuses=done").map_err(|e| e.param), Err("Statuses"));
         assert_eq!(parse_query("Id=nope").map_err(|e| e.param), Err("Id"));
-        assert_eq!(
-            parse_query("OrderBy=colour").map_err(|e| e.param),
-            Err("OrderBy")
-        );
-        assert_eq!(
-            parse_query("DescendingOrder=yes").map_err(|e| e.param),
-            Err("DescendingOrder")
-        );
-        assert_eq!(
-            parse_query("MinAmountInFiat=NaN").map_err(|e| e.param),
-            Err("MinAmountInFiat")
-        );
-        assert_eq!(
-            parse_query("FromTimestamp=1.5").map_err(|e| e.param),
-            Err("FromTimestamp")
-        );
+        assert_eq!(parse_query("OrderBy=colour").map_err(|e| e.param), Err("OrderBy"));
+        assert_eq!(parse_query("DescendingOrder=yes").map_err(|e| e.param), Err("DescendingOrder"));
+        assert_eq!(parse_query("MinAmountInFiat=NaN").map_err(|e| e.param), Err("MinAmountInFiat"));
+        assert_eq!(parse_query("FromTimestamp=1.5").map_err(|e| e.param), Err("FromTimestamp"));
         // Unknown parameters and empty values are ignored.
         assert!(parse_query("IsSandBox=true&IncludeWebhooksLogs=true&Count=").is_ok());
     }

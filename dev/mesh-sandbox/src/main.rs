@@ -11,9 +11,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_target(false)
         .init();
 
@@ -38,11 +36,7 @@ async fn main() -> ExitCode {
     match listener.local_addr() {
         Ok(addr) => info!(
             "mesh-sandbox listening on http://{addr} (webhooks to {})",
-            options
-                .config
-                .webhook_url
-                .as_deref()
-                .unwrap_or("nowhere: no --webhook-url")
+            options.config.webhook_url.as_deref().unwrap_or("nowhere: no --webhook-url")
         ),
         Err(e) => error!("no local address: {e}"),
     }

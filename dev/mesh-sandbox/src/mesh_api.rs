@@ -17,9 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::{self, NETWORKS};
 use crate::json::{BodyError, FieldError, Obj, parse_object};
 use crate::listing::parse_query;
-use crate::state::{
-    AppState, FaultEndpoint, LinkToken, ToAddress, TokenState, TransferOptions, now_secs,
-};
+use crate::state::{AppState, FaultEndpoint, LinkToken, ToAddress, TokenState, TransferOptions, now_secs};
 
 pub const MAX_USER_ID: usize = 300;
 pub const MAX_TRANSACTION_ID: usize = 128;
@@ -174,18 +172,10 @@ pub async fn apply_fault(state: &AppState, endpoint: FaultEndpoint) -> Result<()
 
 /// `application/json`, `text/json` and `application/*+json`, with any parameters.
 pub fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json"
         || essence == "text/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
@@ -204,10 +194,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 
 fn max_len(o: &Obj<'_>, name: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.chars().count() > max {
-        return Err(FieldError::invalid(
-            o.path(name),
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::invalid(o.path(name), format!("must be at most {max} characters")));
     }
     Ok(())
 }
@@ -215,8 +202,7 @@ fn max_len(o: &Obj<'_>, name: &str, value: &str, max: usize) -> Result<(), Field
 /// Validates a link-token request (keys already lower-cased). Unknown properties are ignored.
 pub fn parse_link_token_request(map: &Map<String, Value>) -> Result<LinkTokenRequest, ApiError> {
     let o = Obj::new(map);
-    let user_id =
-        non_empty(o.str("userId")?).ok_or_else(|| FieldError::Missing("userId".into()))?;
+    let user_id = non_empty(o.str("userId")?).ok_or_else(|| FieldError::Missing("userId".into()))?;
     max_len(&o, "userId", user_id, MAX_USER_ID)?;
     o.bool("restrictMultipleAccounts")?;
     o.bool("disableApiKeyGeneration")?;
@@ -227,15 +213,9 @@ pub fn parse_link_token_request(map: &Map<String, Value>) -> Result<LinkTokenReq
 
     let options = match o.obj("transferOptions")? {
         None => None,
-        Some(map) => Some(parse_transfer_options(&Obj::with_prefix(
-            map,
-            "transferOptions",
-        ))?),
+        Some(map) => Some(parse_transfer_options(&Obj::with_prefix(map, "transferOptions"))?),
     };
-    Ok(LinkTokenRequest {
-        user_id: user_id.to_string(),
-        options,
-    })
+    Ok(LinkTokenRequest { user_id: user_id.to_string(), options })
 }
 
 fn parse_transfer_options(o: &Obj<'_>) -> Result<TransferOptions, ApiError> {
@@ -259,10 +239,7 @@ fn parse_transfer_options(o: &Obj<'_>) -> Result<TransferOptions, ApiError> {
                 .find(|known| known.eq_ignore_ascii_case(t.trim()))
                 .map(|known| known.to_string())
                 .ok_or_else(|| {
-                    FieldError::invalid(
-                        o.path("transferType"),
-                        format!("must be one of {}", TRANSFER_TYPES.join(", ")),
-                    )
+                    FieldError::invalid(o.path("transferType"), format!("must be one of {}", TRANSFER_TYPES.join(", ")))
                 })?,
         ),
     };
@@ -289,10 +266,7 @@ fn parse_transfer_options(o: &Obj<'_>) -> Result<TransferOptions, ApiError> {
     if generate_pay_link && transaction_id.is_none() {
         return Err(ApiError::bad_request(
             "missingField",
-            format!(
-                "{} is required when generatePayLink is true",
-                o.path("transactionId")
-            ),
+            format!("{} is required when generatePayLink is true", o.path("transactionId")),
         ));
     }
     Ok(TransferOptions {
@@ -307,32 +281,18 @@ fn parse_transfer_options(o: &Obj<'_>) -> Result<TransferOptions, ApiError> {
 }
 
 fn parse_to_address(o: &Obj<'_>) -> Result<ToAddress, FieldError> {
-    let network_id = o
-        .uuid("networkId")?
-        .ok_or_else(|| FieldError::Missing(o.path("networkId")))?;
-    let network = catalog::network(network_id).ok_or_else(|| {
-        FieldError::invalid(
-            o.path("networkId"),
-            format!("{network_id} is not a supported network"),
-        )
-    })?;
-    let symbol =
-        non_empty(o.str("symbol")?).ok_or_else(|| FieldError::Missing(o.path("symbol")))?;
-    let address =
-        non_empty(o.str("address")?).ok_or_else(|| FieldError::Missing(o.path("address")))?;
+    let network_id = o.uuid("networkId")?.ok_or_else(|| FieldError::Missing(o.path("networkId")))?;
+    let network = catalog::network(network_id)
+        .ok_or_else(|| FieldError::invalid(o.path("networkId"), format!("{network_id} is not a supported network")))?;
+    let symbol = non_empty(o.str("symbol")?).ok_or_else(|| FieldError::Missing(o.path("symbol")))?;
+    let address = non_empty(o.str("address")?).ok_or_else(|| FieldError::Missing(o.path("address")))?;
     let amount = o.f64("amount")?;
     if amount.is_some_and(|a| a <= 0.0) {
-        return Err(FieldError::invalid(
-            o.path("amount"),
-            "must be greater than 0",
-        ));
+        return Err(FieldError::invalid(o.path("amount"), "must be greater than 0"));
     }
     let display_amount_in_fiat = o.f64("displayAmountInFiat")?;
     if display_amount_in_fiat.is_some_and(|a| a < 0.0) {
-        return Err(FieldError::invalid(
-            o.path("displayAmountInFiat"),
-            "must not be negative",
-        ));
+        return Err(FieldError::invalid(o.path("displayAmountInFiat"), "must not be negative"));
     }
     o.f64("minAmount")?;
     o.f64("minAmountInFiat")?;
@@ -377,9 +337,7 @@ pub async fn create_link_token(
     let payment_link = token.paylink_url(&public_url);
     world.insert_token(token);
     drop(world);
-    Ok(ok(
-        json!({ "linkToken": link_token, "paymentLink": payment_link }),
-    ))
+    Ok(ok(json!({ "linkToken": link_token, "paymentLink": payment_link })))
 }
 
 /// `GET /api/v1/transfers/managed/networks`.
@@ -453,14 +411,8 @@ mod tests {
         assert_eq!(error_type(r#"{"userId":"   "}"#), "missingField");
         assert_eq!(error_type(r#"{"userId":null}"#), "missingField");
         assert_eq!(error_type(r#"{"userId":5}"#), "invalidField");
-        assert_eq!(
-            error_type(&format!(r#"{{"userId":"{}"}}"#, "u".repeat(300))),
-            "ok"
-        );
-        assert_eq!(
-            error_type(&format!(r#"{{"userId":"{}"}}"#, "u".repeat(301))),
-            "invalidField"
-        );
+        assert_eq!(error_type(&format!(r#"{{"userId":"{}"}}"#, "u".repeat(300))), "ok");
+        assert_eq!(error_type(&format!(r#"{{"userId":"{}"}}"#, "u".repeat(301))), "invalidField");
     }
 
     #[test]
@@ -470,73 +422,35 @@ mod tests {
         assert_eq!(error_type(&base(r#"{"clientFee":-0.1}"#)), "invalidField");
         assert_eq!(error_type(&base(r#"{"clientFee":0}"#)), "ok");
         assert_eq!(error_type(&base(r#"{"clientFee":1}"#)), "ok");
-        assert_eq!(
-            error_type(&base(&format!(
-                r#"{{"transactionId":"{}"}}"#,
-                "t".repeat(129)
-            ))),
-            "invalidField"
-        );
-        assert_eq!(
-            error_type(&base(&format!(
-                r#"{{"transactionId":"{}"}}"#,
-                "t".repeat(128)
-            ))),
-            "ok"
-        );
-        assert_eq!(
-            error_type(&base(r#"{"generatePayLink":true}"#)),
-            "missingField"
-        );
-        assert_eq!(
-            error_type(&base(r#"{"generatePayLink":true,"transactionId":""}"#)),
-            "missingField"
-        );
-        assert_eq!(
-            error_type(&base(r#"{"generatePayLink":true,"transactionId":"t"}"#)),
-            "ok"
-        );
+        assert_eq!(error_type(&base(&format!(r#"{{"transactionId":"{}"}}"#, "t".repeat(129)))), "invalidField");
+        assert_eq!(error_type(&base(&format!(r#"{{"transactionId":"{}"}}"#, "t".repeat(128)))), "ok");
+        assert_eq!(error_type(&base(r#"{"generatePayLink":true}"#)), "missingField");
+        assert_eq!(error_type(&base(r#"{"generatePayLink":true,"transactionId":""}"#)), "missingField");
+        assert_eq!(error_type(&base(r#"{"generatePayLink":true,"transactionId":"t"}"#)), "ok");
         assert_eq!(error_type(&base(r#"{"transferType":"PAYMENT"}"#)), "ok");
-        assert_eq!(
-            error_type(&base(r#"{"transferType":"gift"}"#)),
-            "invalidField"
-        );
+        assert_eq!(error_type(&base(r#"{"transferType":"gift"}"#)), "invalidField");
         assert_eq!(error_type(&base(r#"{"amountInFiat":0}"#)), "invalidField");
     }
 
     #[test]
     fn to_address_rules() {
-        let with = |addr: &str| {
-            format!(r#"{{"userId":"u","transferOptions":{{"toAddresses":[{addr}]}}}}"#)
-        };
+        let with = |addr: &str| format!(r#"{{"userId":"u","transferOptions":{{"toAddresses":[{addr}]}}}}"#);
         let ok_addr = r#"{"networkId":"aa883b03-120d-477c-a588-37c2afd3ca71","symbol":"USDC","address":"0x1"}"#;
         assert_eq!(error_type(&with(ok_addr)), "ok");
-        assert_eq!(
-            error_type(&with(r#"{"symbol":"USDC","address":"0x1"}"#)),
-            "missingField"
-        );
+        assert_eq!(error_type(&with(r#"{"symbol":"USDC","address":"0x1"}"#)), "missingField");
         assert_eq!(
             error_type(&with(
                 r#"{"networkId":"00000000-0000-4000-8000-000000000000","symbol":"USDC","address":"0x1"}"#
             )),
             "invalidField"
         );
+        assert_eq!(error_type(&with(r#"{"networkId":"base","symbol":"USDC","address":"0x1"}"#)), "invalidField");
         assert_eq!(
-            error_type(&with(
-                r#"{"networkId":"base","symbol":"USDC","address":"0x1"}"#
-            )),
-            "invalidField"
-        );
-        assert_eq!(
-            error_type(&with(
-                r#"{"networkId":"aa883b03-120d-477c-a588-37c2afd3ca71","symbol":"","address":"0x1"}"#
-            )),
+            error_type(&with(r#"{"networkId":"aa883b03-120d-477c-a588-37c2afd3ca71","symbol":"","address":"0x1"}"#)),
             "missingField"
         );
         assert_eq!(
-            error_type(&with(
-                r#"{"networkId":"aa883b03-120d-477c-a588-37c2afd3ca71","symbol":"USDC"}"#
-            )),
+            error_type(&with(r#"{"networkId":"aa883b03-120d-477c-a588-37c2afd3ca71","symbol":"USDC"}"#)),
             "missingField"
         );
         assert_eq!(error_type(&with("5")), "invalidField");
@@ -569,11 +483,7 @@ mod tests {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ok));
             assert!(is_json_content_type(&h), "{ok}");
         }
-        for bad in [
-            "text/plain",
-            "application/x-www-form-urlencoded",
-            "application/jsonx",
-        ] {
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(bad));
             assert!(!is_json_content_type(&h), "{bad}");
         }

@@ -16,8 +16,8 @@ pub const SIGNATURE_HEADER: &str = "X-Mesh-Signature-256";
 /// no prefix.
 pub fn sign(secret: &str, body: &[u8]) -> String {
     // HMAC accepts keys of any length (long keys are hashed first), so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .expect("HMAC-SHA256 accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC-SHA256 accepts keys of any length");
     mac.update(body);
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -38,10 +38,7 @@ mod tests {
     fn rfc4231_case_2() {
         // key "Jefe", data "what do ya want for nothing?" -> 5bdcc146bf60754e6a042426089575c7
         // 5a003f089d2739839dec58b964ec3843 (hex), here in Base64.
-        assert_eq!(
-            sign("Jefe", b"what do ya want for nothing?"),
-            "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="
-        );
+        assert_eq!(sign("Jefe", b"what do ya want for nothing?"), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
     }
 
     #[test]

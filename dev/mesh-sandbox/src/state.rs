@@ -14,17 +14,11 @@ use crate::catalog::Network;
 use crate::transfer::{Transfer, WebhookBody};
 
 pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Settings that can change at run time (`POST /sandbox/config`); `POST /sandbox/reset` restores the
@@ -120,9 +114,7 @@ impl LinkToken {
     }
 
     pub fn transaction_id(&self) -> Option<&str> {
-        self.options
-            .as_ref()
-            .and_then(|o| o.transaction_id.as_deref())
+        self.options.as_ref().and_then(|o| o.transaction_id.as_deref())
     }
 
     pub fn link_url(&self, public_url: &str) -> String {
@@ -130,10 +122,7 @@ impl LinkToken {
     }
 
     pub fn paylink_url(&self, public_url: &str) -> Option<String> {
-        self.options
-            .as_ref()
-            .filter(|o| o.generate_pay_link)
-            .map(|_| format!("{public_url}/paylink/{}", self.id))
+        self.options.as_ref().filter(|o| o.generate_pay_link).map(|_| format!("{public_url}/paylink/{}", self.id))
     }
 
     pub fn to_json(&self, public_url: &str, now: Instant) -> Value {
@@ -350,12 +339,7 @@ impl Inner {
     }
 
     /// Opening `/link/{id}` (single use) or `/paylink/{id}` (re-openable until used).
-    pub fn open_token(
-        &mut self,
-        id: &str,
-        paylink: bool,
-        now: Instant,
-    ) -> Result<LinkToken, TokenError> {
+    pub fn open_token(&mut self, id: &str, paylink: bool, now: Instant) -> Result<LinkToken, TokenError> {
         let token = self.tokens.get_mut(id).ok_or(TokenError::Unknown)?;
         match token.state {
             TokenState::Used => Err(TokenError::Used),
@@ -414,16 +398,13 @@ impl Inner {
 
     /// Takes one use of the first fault that applies to `endpoint`.
     pub fn take_fault(&mut self, endpoint: FaultEndpoint) -> Option<FaultHit> {
-        let position = self.faults.iter().position(|f| {
-            f.remaining > 0 && (f.endpoint == endpoint || f.endpoint == FaultEndpoint::Any)
-        })?;
+        let position = self
+            .faults
+            .iter()
+            .position(|f| f.remaining > 0 && (f.endpoint == endpoint || f.endpoint == FaultEndpoint::Any))?;
         let fault = &mut self.faults[position];
         fault.remaining -= 1;
-        let hit = FaultHit {
-            status: fault.status,
-            retry_after_secs: fault.retry_after_secs,
-            delay: fault.delay,
-        };
+        let hit = FaultHit { status: fault.status, retry_after_secs: fault.retry_after_secs, delay: fault.delay };
         if fault.remaining == 0 {
             self.faults.remove(position);
         }
@@ -490,9 +471,7 @@ impl AppState {
 
     /// Locks the world. A poisoned lock is recovered: the data is plain and stays consistent per call.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -563,10 +542,7 @@ mod tests {
         w.mark_used("t1", Uuid::new_v4());
         assert_eq!(w.check_usable("t1", now).err(), Some(TokenError::Used));
         assert_eq!(w.open_token("t1", true, now).err(), Some(TokenError::Used));
-        assert_eq!(
-            w.open_token("nope", false, now).err(),
-            Some(TokenError::Unknown)
-        );
+        assert_eq!(w.open_token("nope", false, now).err(), Some(TokenError::Unknown));
     }
 
     #[test]
@@ -574,10 +550,7 @@ mod tests {
         let mut w = inner();
         w.insert_token(token(Duration::from_millis(0)));
         let now = Instant::now();
-        assert_eq!(
-            w.open_token("t1", false, now).err(),
-            Some(TokenError::Expired)
-        );
+        assert_eq!(w.open_token("t1", false, now).err(), Some(TokenError::Expired));
         assert_eq!(w.check_usable("t1", now).err(), Some(TokenError::Expired));
     }
 
@@ -598,24 +571,10 @@ mod tests {
             retry_after_secs: None,
             delay: Duration::ZERO,
         });
-        assert_eq!(
-            w.take_fault(FaultEndpoint::LinkToken)
-                .and_then(|h| h.status),
-            Some(503)
-        );
-        assert_eq!(
-            w.take_fault(FaultEndpoint::LinkToken).map(|h| h.status),
-            None
-        );
-        assert_eq!(
-            w.take_fault(FaultEndpoint::Networks).and_then(|h| h.status),
-            Some(429)
-        );
-        assert_eq!(
-            w.take_fault(FaultEndpoint::Networks)
-                .and_then(|h| h.retry_after_secs),
-            Some(3)
-        );
+        assert_eq!(w.take_fault(FaultEndpoint::LinkToken).and_then(|h| h.status), Some(503));
+        assert_eq!(w.take_fault(FaultEndpoint::LinkToken).map(|h| h.status), None);
+        assert_eq!(w.take_fault(FaultEndpoint::Networks).and_then(|h| h.status), Some(429));
+        assert_eq!(w.take_fault(FaultEndpoint::Networks).and_then(|h| h.retry_after_secs), Some(3));
         assert!(w.take_fault(FaultEndpoint::Networks).is_none());
         assert!(w.faults.is_empty());
     }

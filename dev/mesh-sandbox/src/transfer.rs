@@ -244,10 +244,7 @@ impl Transfer {
             executed_timestamp: self.executed_timestamp,
             from: self.from.to_json(public_url),
             hash: self.hash.clone(),
-            info_url: self
-                .hash
-                .as_ref()
-                .map(|h| format!("{}{}", self.network.explorer_tx, h)),
+            info_url: self.hash.as_ref().map(|h| format!("{}{}", self.network.explorer_tx, h)),
             gas_fee: fee(a.gas_fee, a.gas_fee_fiat),
             withdrawal_fee: None,
             processing_fee: fee(a.processing_fee, a.processing_fee_fiat),
@@ -427,16 +424,10 @@ mod tests {
         use TransferStatus::*;
         assert!(check_transition(Pending, Succeeded).is_ok());
         assert!(check_transition(Pending, Failed).is_ok());
-        assert_eq!(
-            check_transition(Pending, Pending),
-            Err(TransitionError::NoChange)
-        );
+        assert_eq!(check_transition(Pending, Pending), Err(TransitionError::NoChange));
         for terminal in [Succeeded, Failed] {
             for to in [Pending, Succeeded, Failed] {
-                assert!(
-                    check_transition(terminal, to).is_err(),
-                    "{terminal:?} -> {to:?}"
-                );
+                assert!(check_transition(terminal, to).is_err(), "{terminal:?} -> {to:?}");
             }
         }
     }
@@ -445,16 +436,14 @@ mod tests {
     fn success_sets_hash_and_executed_failure_does_not() {
         let mut t = sample();
         assert_eq!(t.to_model("http://x")["hash"], Value::Null);
-        t.transition(TransferStatus::Succeeded, 42)
-            .expect("pending -> succeeded");
+        t.transition(TransferStatus::Succeeded, 42).expect("pending -> succeeded");
         assert!(t.hash.as_deref().is_some_and(|h| h.starts_with("0x")));
         assert_eq!(t.executed_timestamp, Some(42));
         assert!(t.transition(TransferStatus::Pending, 43).is_err());
         assert_eq!(t.status, TransferStatus::Succeeded);
 
         let mut f = sample();
-        f.transition(TransferStatus::Failed, 42)
-            .expect("pending -> failed");
+        f.transition(TransferStatus::Failed, 42).expect("pending -> failed");
         assert!(f.hash.is_none());
         assert!(f.executed_timestamp.is_none());
     }
@@ -507,9 +496,7 @@ mod tests {
         .to_vec();
         let mut last = 0;
         for k in keys {
-            let pos = text
-                .find(&format!("\"{k}\":"))
-                .unwrap_or_else(|| panic!("missing {k} in {text}"));
+            let pos = text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("missing {k} in {text}"));
             assert!(pos >= last, "{k} out of order");
             last = pos;
         }

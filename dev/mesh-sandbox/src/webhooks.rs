@@ -53,13 +53,10 @@ pub fn dispatch(
     }
     let mut queued = Vec::new();
     for event in events {
-        let extra = u32::from(
-            world.knobs.duplicate_rate > 0.0 && fastrand::f64() < world.knobs.duplicate_rate,
-        );
+        let extra = u32::from(world.knobs.duplicate_rate > 0.0 && fastrand::f64() < world.knobs.duplicate_rate);
         let copies = 1 + options.duplicates.saturating_add(extra);
         for copy in 0..copies {
-            let dropped = options.drop
-                || (world.knobs.drop_rate > 0.0 && fastrand::f64() < world.knobs.drop_rate);
+            let dropped = options.drop || (world.knobs.drop_rate > 0.0 && fastrand::f64() < world.knobs.drop_rate);
             let mut body = event.clone();
             body.id = Uuid::new_v4();
             body.sent_timestamp = now_secs();
@@ -75,11 +72,7 @@ pub fn dispatch(
             world.deliveries.push(Delivery {
                 delivery_id,
                 duplicate: copy > 0,
-                outcome: if dropped {
-                    DeliveryOutcome::Dropped
-                } else {
-                    DeliveryOutcome::Pending
-                },
+                outcome: if dropped { DeliveryOutcome::Dropped } else { DeliveryOutcome::Pending },
                 url: world.knobs.webhook_url.clone(),
                 attempts: Vec::new(),
                 body,
@@ -89,12 +82,7 @@ pub fn dispatch(
     if queued.is_empty() {
         return;
     }
-    let batch = Batch {
-        generation: world.generation,
-        deliveries: queued,
-        delay: options.delay,
-        gap: options.gap,
-    };
+    let batch = Batch { generation: world.generation, deliveries: queued, delay: options.delay, gap: options.gap };
     let sender = match world.queues.get(&transfer_id) {
         Some(tx) if !tx.is_closed() => tx.clone(),
         _ => {
@@ -106,10 +94,7 @@ pub fn dispatch(
     };
     if let Err(unsent) = sender.send(batch) {
         // The worker just stopped (shutdown): nothing will send these.
-        warn!(
-            "webhook worker gone; {} deliveries not sent",
-            unsent.0.deliveries.len()
-        );
+        warn!("webhook worker gone; {} deliveries not sent", unsent.0.deliveries.len());
     }
 }
 

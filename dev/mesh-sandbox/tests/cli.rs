@@ -42,19 +42,11 @@ async fn serves_on_the_requested_port() {
             .spawn()
             .expect("starts"),
     );
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..200 {
-        if client
-            .get(format!("{base}/sandbox/health"))
-            .send()
-            .await
-            .is_ok()
-        {
+        if client.get(format!("{base}/sandbox/health")).send().await.is_ok() {
             up = true;
             break;
         }
@@ -69,10 +61,6 @@ async fn serves_on_the_requested_port() {
         .await
         .expect("networks");
     assert_eq!(r.status(), 200);
-    let r = client
-        .get(format!("{base}/api/v1/transfers/managed/networks"))
-        .send()
-        .await
-        .expect("networks");
+    let r = client.get(format!("{base}/api/v1/transfers/managed/networks")).send().await.expect("networks");
     assert_eq!(r.status(), 401);
 }

@@ -22,11 +22,7 @@ async fn auth_is_required_on_every_api_call() {
         (Some(CLIENT_ID), Some("wrong")),
         (Some("wrong"), Some(CLIENT_SECRET)),
     ];
-    for path in [
-        "/api/v1/transfers/managed/networks",
-        "/api/v1/transfers/managed/mesh",
-        "/api/v1/nothing-here",
-    ] {
+    for path in ["/api/v1/transfers/managed/networks", "/api/v1/transfers/managed/mesh", "/api/v1/nothing-here"] {
         for (id, secret) in cases {
             let mut req = client.get(sb.url(path));
             if let Some(id) = id {
@@ -37,18 +33,10 @@ async fn auth_is_required_on_every_api_call() {
             }
             let r = req.send().await.expect("request");
             assert_eq!(r.status(), 401, "{path} {id:?} {secret:?}");
-            assert!(
-                r.bytes().await.expect("body").is_empty(),
-                "401 has an empty body"
-            );
+            assert!(r.bytes().await.expect("body").is_empty(), "401 has an empty body");
         }
     }
-    let r = client
-        .post(sb.url("/api/v1/linktoken"))
-        .json(&json!({"userId": "u"}))
-        .send()
-        .await
-        .expect("request");
+    let r = client.post(sb.url("/api/v1/linktoken")).json(&json!({"userId": "u"})).send().await.expect("request");
     assert_eq!(r.status(), 401);
     sb.shutdown().await;
 }
@@ -56,14 +44,7 @@ async fn auth_is_required_on_every_api_call() {
 #[tokio::test]
 async fn unknown_api_path_is_a_not_found_envelope() {
     let sb = sandbox(config()).await;
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url("/api/v1/transfers/managed/nope"),
-    )
-    .send()
-    .await
-    .expect("request");
+    let r = api(&http(), Method::GET, sb.url("/api/v1/transfers/managed/nope")).send().await.expect("request");
     assert_eq!(r.status(), 404);
     let v = json_of(r).await;
     assert_eq!(v["status"], "notFound");
@@ -78,10 +59,7 @@ async fn link_token_is_base64_of_the_sandbox_link_page() {
     assert!(content["paymentLink"].is_null());
     let token = content["linkToken"].as_str().expect("linkToken string");
     let url = String::from_utf8(STANDARD.decode(token).expect("standard Base64")).expect("UTF-8");
-    assert!(
-        url.starts_with(&format!("{}/link/", sb.base_url())),
-        "{url}"
-    );
+    assert!(url.starts_with(&format!("{}/link/", sb.base_url())), "{url}");
 
     // The envelope on success.
     let r = api(&http(), Method::POST, sb.url("/api/v1/linktoken"))
@@ -103,10 +81,7 @@ async fn paylink_only_when_asked_and_needs_a_transaction_id() {
     body["transferOptions"]["generatePayLink"] = json!(true);
     let content = link_token(&sb, body).await;
     let link = content["paymentLink"].as_str().expect("paymentLink");
-    assert!(
-        link.starts_with(&format!("{}/paylink/", sb.base_url())),
-        "{link}"
-    );
+    assert!(link.starts_with(&format!("{}/paylink/", sb.base_url())), "{link}");
     let page = http().get(link).send().await.expect("paylink page");
     assert_eq!(page.status(), 200);
     assert!(page.text().await.expect("html").contains("postMessage"));
@@ -124,36 +99,19 @@ async fn paylink_only_when_asked_and_needs_a_transaction_id() {
 
 #[tokio::test]
 async fn public_url_is_used_in_links() {
-    let sb = sandbox(mesh_sandbox::SandboxConfig {
-        public_url: Some("https://sandbox.example.test/".into()),
-        ..config()
-    })
-    .await;
+    let sb =
+        sandbox(mesh_sandbox::SandboxConfig { public_url: Some("https://sandbox.example.test/".into()), ..config() })
+            .await;
     let mut body = payment_request("ord-9");
     body["transferOptions"]["generatePayLink"] = json!(true);
     let content = link_token(&sb, body).await;
-    let url = String::from_utf8(
-        STANDARD
-            .decode(content["linkToken"].as_str().expect("token"))
-            .expect("b64"),
-    )
-    .expect("utf8");
-    assert!(
-        url.starts_with("https://sandbox.example.test/link/"),
-        "{url}"
-    );
-    assert!(
-        content["paymentLink"]
-            .as_str()
-            .is_some_and(|l| l.starts_with("https://sandbox.example.test/paylink/"))
-    );
+    let url =
+        String::from_utf8(STANDARD.decode(content["linkToken"].as_str().expect("token")).expect("b64")).expect("utf8");
+    assert!(url.starts_with("https://sandbox.example.test/link/"), "{url}");
+    assert!(content["paymentLink"].as_str().is_some_and(|l| l.starts_with("https://sandbox.example.test/paylink/")));
 }
 
-async fn bad_request(
-    sb: &mesh_sandbox::SandboxHandle,
-    body: &str,
-    content_type: &str,
-) -> (u16, Value) {
+async fn bad_request(sb: &mesh_sandbox::SandboxHandle, body: &str, content_type: &str) -> (u16, Value) {
     let r = api(&http(), Method::POST, sb.url("/api/v1/linktoken"))
         .header("Content-Type", content_type)
         .body(body.to_string())
@@ -169,27 +127,15 @@ async fn link_token_validation() {
     let sb = sandbox(config()).await;
     let ct = "application/json";
     let long_user = format!(r#"{{"userId":"{}"}}"#, "u".repeat(301));
-    let long_tx = format!(
-        r#"{{"userId":"u","transferOptions":{{"transactionId":"{}"}}}}"#,
-        "t".repeat(129)
-    );
+    let long_tx = format!(r#"{{"userId":"u","transferOptions":{{"transactionId":"{}"}}}}"#, "t".repeat(129));
     let cases: Vec<(&str, &str)> = vec![
         ("{}", "missingField"),
         (r#"{"userId":""}"#, "missingField"),
         (&long_user, "invalidField"),
         (&long_tx, "invalidField"),
-        (
-            r#"{"userId":"u","transferOptions":{"clientFee":1.5}}"#,
-            "invalidField",
-        ),
-        (
-            r#"{"userId":"u","transferOptions":{"clientFee":-0.01}}"#,
-            "invalidField",
-        ),
-        (
-            r#"{"userId":"u","transferOptions":{"toAddresses":[{"symbol":"USDC","address":"0x1"}]}}"#,
-            "missingField",
-        ),
+        (r#"{"userId":"u","transferOptions":{"clientFee":1.5}}"#, "invalidField"),
+        (r#"{"userId":"u","transferOptions":{"clientFee":-0.01}}"#, "invalidField"),
+        (r#"{"userId":"u","transferOptions":{"toAddresses":[{"symbol":"USDC","address":"0x1"}]}}"#, "missingField"),
         (
             r#"{"userId":"u","transferOptions":{"toAddresses":[{"networkId":"11111111-1111-4111-8111-111111111111","symbol":"USDC","address":"0x1"}]}}"#,
             "invalidField",
@@ -215,11 +161,7 @@ async fn link_token_validation() {
         assert!(v["errorHash"].as_str().is_some_and(|h| h.len() == 8));
     }
     // Accepted content types; others are refused.
-    for ok in [
-        "application/json; charset=utf-8",
-        "text/json",
-        "application/vnd.mesh+json",
-    ] {
+    for ok in ["application/json; charset=utf-8", "text/json", "application/vnd.mesh+json"] {
         let (status, _) = bad_request(&sb, r#"{"userId":"u"}"#, ok).await;
         assert_eq!(status, 200, "{ok}");
     }
@@ -246,21 +188,14 @@ async fn request_properties_are_case_insensitive() {
     .await;
     assert!(content["linkToken"].is_string());
     // The remembered request drives the transfer's defaults.
-    let r = control(
-        &sb,
-        "/sandbox/transfers",
-        json!({"linkToken": content["linkToken"], "outcome": "succeeded"}),
-    )
-    .await;
+    let r =
+        control(&sb, "/sandbox/transfers", json!({"linkToken": content["linkToken"], "outcome": "succeeded"})).await;
     assert_eq!(r.status(), 201);
     let t = json_of(r).await;
     assert_eq!(t["userId"], "user-CI");
     assert_eq!(t["clientTransactionId"], "ord-ci");
     assert_eq!(t["amountInFiat"], 20.0);
-    assert_eq!(
-        t["destinationAddress"],
-        "0x2222222222222222222222222222222222222222"
-    );
+    assert_eq!(t["destinationAddress"], "0x2222222222222222222222222222222222222222");
     assert_eq!(t["networkName"], "Base");
 
     // Path casing and a trailing slash are tolerated like ASP.NET routing.
@@ -275,14 +210,7 @@ async fn request_properties_are_case_insensitive() {
 #[tokio::test]
 async fn networks_carry_mesh_ids_and_string_chain_ids() {
     let sb = sandbox(config()).await;
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url("/api/v1/transfers/managed/networks"),
-    )
-    .send()
-    .await
-    .expect("request");
+    let r = api(&http(), Method::GET, sb.url("/api/v1/transfers/managed/networks")).send().await.expect("request");
     assert_eq!(r.status(), 200);
     let v = json_of(r).await;
     assert_eq!(v["status"], "ok");
@@ -306,20 +234,12 @@ async fn networks_carry_mesh_ids_and_string_chain_ids() {
     for n in networks {
         assert!(n["chainId"].is_string());
         assert!(n["logoUrl"].is_string());
-        assert!(
-            n["supportedTokens"]
-                .as_array()
-                .is_some_and(|t| !t.is_empty())
-        );
+        assert!(n["supportedTokens"].as_array().is_some_and(|t| !t.is_empty()));
         assert!(n["tokens"][0]["symbol"].is_string() && n["tokens"][0]["logoUrl"].is_string());
         assert!(n["supportedBrokerTypes"].is_array());
     }
     // Logos are served locally.
-    let logo = http()
-        .get(eth["logoUrl"].as_str().expect("logo"))
-        .send()
-        .await
-        .expect("logo");
+    let logo = http().get(eth["logoUrl"].as_str().expect("logo")).send().await.expect("logo");
     assert_eq!(logo.status(), 200);
 }
 
@@ -334,30 +254,16 @@ async fn injected_429_carries_retry_after_then_the_call_succeeds() {
     .await;
     assert_eq!(r.status(), 201);
     let url = sb.url("/api/v1/transfers/managed/networks");
-    let r = api(&http(), Method::GET, url.clone())
-        .send()
-        .await
-        .expect("request");
+    let r = api(&http(), Method::GET, url.clone()).send().await.expect("request");
     assert_eq!(r.status(), 429);
-    assert_eq!(
-        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
-        Some("2")
-    );
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
     let v = json_of(r).await;
     assert_eq!(v["status"], "tooManyRequest");
-    let r = api(&http(), Method::GET, url)
-        .send()
-        .await
-        .expect("request");
+    let r = api(&http(), Method::GET, url).send().await.expect("request");
     assert_eq!(r.status(), 200);
 
     // A wildcard 5xx fault applies to the next call of any endpoint, once per `times`.
-    control(
-        &sb,
-        "/sandbox/faults",
-        json!({"endpoint": "*", "status": 503, "times": 2}),
-    )
-    .await;
+    control(&sb, "/sandbox/faults", json!({"endpoint": "*", "status": 503, "times": 2})).await;
     let r = api(&http(), Method::POST, sb.url("/api/v1/linktoken"))
         .json(&json!({"userId": "u"}))
         .send()
@@ -365,32 +271,13 @@ async fn injected_429_carries_retry_after_then_the_call_succeeds() {
         .expect("request");
     assert_eq!(r.status(), 503);
     assert_eq!(json_of(r).await["status"], "serverFailure");
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url("/api/v1/transfers/managed/mesh"),
-    )
-    .send()
-    .await
-    .expect("request");
+    let r = api(&http(), Method::GET, sb.url("/api/v1/transfers/managed/mesh")).send().await.expect("request");
     assert_eq!(r.status(), 503);
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url("/api/v1/transfers/managed/mesh"),
-    )
-    .send()
-    .await
-    .expect("request");
+    let r = api(&http(), Method::GET, sb.url("/api/v1/transfers/managed/mesh")).send().await.expect("request");
     assert_eq!(r.status(), 200);
 
     // Misuse of the fault API is a 400 with {code, message}.
-    let r = control(
-        &sb,
-        "/sandbox/faults",
-        json!({"endpoint": "networks", "status": 418}),
-    )
-    .await;
+    let r = control(&sb, "/sandbox/faults", json!({"endpoint": "networks", "status": 418})).await;
     assert_eq!(r.status(), 400);
     let v = json_of(r).await;
     assert_eq!(v["code"], "invalid_field");
@@ -398,45 +285,27 @@ async fn injected_429_carries_retry_after_then_the_call_succeeds() {
 }
 
 async fn page(sb: &mesh_sandbox::SandboxHandle, query: &str) -> (u16, Value) {
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url(&format!("/api/v1/transfers/managed/mesh?{query}")),
-    )
-    .send()
-    .await
-    .expect("request");
+    let r = api(&http(), Method::GET, sb.url(&format!("/api/v1/transfers/managed/mesh?{query}")))
+        .send()
+        .await
+        .expect("request");
     let status = r.status().as_u16();
     (status, json_of(r).await)
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    v["content"]["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|t| t["id"].as_str().expect("id").to_string())
-        .collect()
+    v["content"]["items"].as_array().expect("items").iter().map(|t| t["id"].as_str().expect("id").to_string()).collect()
 }
 
 #[tokio::test]
 async fn pagination_walks_every_transfer_exactly_once() {
     let sb = sandbox(config()).await;
-    let r = control(
-        &sb,
-        "/sandbox/transfers/seed",
-        json!({"count": 250, "userId": "pager"}),
-    )
-    .await;
+    let r = control(&sb, "/sandbox/transfers/seed", json!({"count": 250, "userId": "pager"})).await;
     assert_eq!(r.status(), 201);
 
     let (status, first) = page(&sb, "").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        first["content"]["items"].as_array().map(Vec::len),
-        Some(10),
-        "default Count is 10"
-    );
+    assert_eq!(first["content"]["items"].as_array().map(Vec::len), Some(10), "default Count is 10");
     assert_eq!(first["content"]["total"], 250);
 
     let mut seen = Vec::new();
@@ -446,9 +315,7 @@ async fn pagination_walks_every_transfer_exactly_once() {
         assert_eq!(status, 200);
         assert_eq!(v["content"]["total"], 250);
         let batch = ids(&v);
-        let more = v["content"]["hasMorePages"]
-            .as_bool()
-            .expect("hasMorePages");
+        let more = v["content"]["hasMorePages"].as_bool().expect("hasMorePages");
         seen.extend(batch.iter().cloned());
         offset += 100;
         assert_eq!(more, offset < 250);
@@ -473,10 +340,7 @@ async fn pagination_walks_every_transfer_exactly_once() {
         .map(|t| t["createdTimestamp"].as_i64().expect("seconds"))
         .collect();
     assert!(created.windows(2).all(|w| w[0] <= w[1]));
-    assert!(
-        created[0] < 10_000_000_000,
-        "createdTimestamp is in seconds"
-    );
+    assert!(created[0] < 10_000_000_000, "createdTimestamp is in seconds");
 }
 
 #[tokio::test]
@@ -540,10 +404,7 @@ async fn filters_and_ordering() {
     assert_eq!(ids(&v), vec![one["id"].as_str().expect("id").to_string()]);
 
     let (_, v) = page(&sb, "UserId=alice&Statuses=succeeded&Count=1").await;
-    let hash = v["content"]["items"][0]["hash"]
-        .as_str()
-        .expect("hash")
-        .to_string();
+    let hash = v["content"]["items"][0]["hash"].as_str().expect("hash").to_string();
     let (_, v) = page(&sb, &format!("Hash={hash}")).await;
     assert_eq!(total(&v), 1);
 
@@ -555,10 +416,7 @@ async fn filters_and_ordering() {
         .expect("Binance listed");
     let (_, v) = page(&sb, &format!("IntegrationIds={binance_id}")).await;
     assert_eq!(total(&v), 10);
-    assert_eq!(
-        v["content"]["items"][0]["from"]["type"],
-        "binanceInternational"
-    );
+    assert_eq!(v["content"]["items"][0]["from"]["type"], "binanceInternational");
 
     let (_, v) = page(&sb, "OrderBy=amountInFiat&DescendingOrder=true&Count=100").await;
     let amounts: Vec<f64> = v["content"]["items"]

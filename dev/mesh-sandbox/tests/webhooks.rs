@@ -44,14 +44,10 @@ async fn finish(sb: &mesh_sandbox::SandboxHandle, tx: &str, body: Value) -> Valu
 }
 
 async fn poll(sb: &mesh_sandbox::SandboxHandle, id: &str) -> Value {
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url(&format!("/api/v1/transfers/managed/mesh?Id={id}")),
-    )
-    .send()
-    .await
-    .expect("poll");
+    let r = api(&http(), Method::GET, sb.url(&format!("/api/v1/transfers/managed/mesh?Id={id}")))
+        .send()
+        .await
+        .expect("poll");
     json_of(r).await["content"]["items"][0].clone()
 }
 
@@ -66,12 +62,7 @@ fn known_answer_vector() {
 #[tokio::test]
 async fn delivered_webhooks_are_signed_over_the_exact_body() {
     let (sb, rx) = with_receiver(vec![], |_| {}).await;
-    let transfer = finish(
-        &sb,
-        "ord-sig",
-        json!({"outcome": "succeeded", "symbol": "USDC", "networkId": BASE}),
-    )
-    .await;
+    let transfer = finish(&sb, "ord-sig", json!({"outcome": "succeeded", "symbol": "USDC", "networkId": BASE})).await;
     let hits = rx.wait_for(2).await;
     assert_eq!(hits.len(), 2);
     let keys = [
@@ -95,10 +86,7 @@ async fn delivered_webhooks_are_signed_over_the_exact_body() {
     for hit in &hits {
         assert_eq!(hit.content_type.as_deref(), Some("application/json"));
         let signature = hit.signature.as_deref().expect("signature header");
-        assert!(
-            verifies(WEBHOOK_SECRET, &hit.body, signature),
-            "signature verifies over the raw body"
-        );
+        assert!(verifies(WEBHOOK_SECRET, &hit.body, signature), "signature verifies over the raw body");
         assert!(!verifies("other-secret", &hit.body, signature));
         let mut tampered = hit.body.clone();
         tampered.push(b' ');
@@ -117,32 +105,15 @@ async fn delivered_webhooks_are_signed_over_the_exact_body() {
         assert_eq!(v["Chain"], "Base");
         assert_eq!(v["Token"], "USDC");
         assert_eq!(v["SourceAccountProvider"], "Coinbase");
-        assert_eq!(
-            v["DestinationAddress"],
-            "0x1111111111111111111111111111111111111111"
-        );
-        assert!(
-            v["Timestamp"]
-                .as_i64()
-                .is_some_and(|t| t > 1_000_000_000_000),
-            "Timestamp in ms"
-        );
-        assert!(
-            v["SentTimestamp"]
-                .as_i64()
-                .is_some_and(|t| t < 10_000_000_000),
-            "SentTimestamp in s"
-        );
+        assert_eq!(v["DestinationAddress"], "0x1111111111111111111111111111111111111111");
+        assert!(v["Timestamp"].as_i64().is_some_and(|t| t > 1_000_000_000_000), "Timestamp in ms");
+        assert!(v["SentTimestamp"].as_i64().is_some_and(|t| t < 10_000_000_000), "SentTimestamp in s");
     }
     let (pending, succeeded) = (hits[0].json(), hits[1].json());
     assert_eq!(pending["TransferStatus"], "Pending");
     assert!(pending["TxHash"].is_null());
     assert_eq!(succeeded["TransferStatus"], "Succeeded");
-    assert!(
-        succeeded["TxHash"]
-            .as_str()
-            .is_some_and(|h| h.starts_with("0x"))
-    );
+    assert!(succeeded["TxHash"].as_str().is_some_and(|h| h.starts_with("0x")));
     assert_ne!(pending["EventId"], succeeded["EventId"]);
 
     // Polling agrees with the last webhook.
@@ -167,11 +138,7 @@ async fn a_refused_delivery_is_retried_with_the_same_event_id_and_a_new_id() {
     assert_ne!(first["Id"], second["Id"]);
     assert_ne!(hits[0].body, hits[1].body);
     for hit in &hits[..2] {
-        assert!(verifies(
-            WEBHOOK_SECRET,
-            &hit.body,
-            hit.signature.as_deref().expect("sig")
-        ));
+        assert!(verifies(WEBHOOK_SECRET, &hit.body, hit.signature.as_deref().expect("sig")));
     }
     let deliveries = settled_deliveries(&sb, 1).await;
     let d = &deliveries[0];
@@ -187,10 +154,7 @@ async fn a_refused_delivery_is_retried_with_the_same_event_id_and_a_new_id() {
 
 #[tokio::test]
 async fn a_receiver_slower_than_the_timeout_gets_a_retry() {
-    let (sb, rx) = with_receiver(vec![(200, 2500)], |c| {
-        c.webhook_timeout = Duration::from_millis(500)
-    })
-    .await;
+    let (sb, rx) = with_receiver(vec![(200, 2500)], |c| c.webhook_timeout = Duration::from_millis(500)).await;
     finish(&sb, "ord-slow", json!({"outcome": "pending"})).await;
     let hits = rx.wait_for(2).await;
     assert_eq!(hits[0].json()["EventId"], hits[1].json()["EventId"]);
@@ -198,17 +162,8 @@ async fn a_receiver_slower_than_the_timeout_gets_a_retry() {
     let deliveries = settled_deliveries(&sb, 1).await;
     let attempts = deliveries[0]["attempts"].as_array().expect("attempts");
     assert!(attempts[0]["httpStatus"].is_null());
-    assert!(
-        attempts[0]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("500 ms")),
-        "{}",
-        attempts[0]
-    );
-    assert_eq!(
-        attempts.last().map(|a| a["httpStatus"].clone()),
-        Some(json!(200))
-    );
+    assert!(attempts[0]["error"].as_str().is_some_and(|e| e.contains("500 ms")), "{}", attempts[0]);
+    assert_eq!(attempts.last().map(|a| a["httpStatus"].clone()), Some(json!(200)));
     assert_eq!(deliveries[0]["status"], "delivered");
 }
 
@@ -230,12 +185,7 @@ async fn attempts_stop_at_the_limit_and_the_transfer_stays_pollable() {
 #[tokio::test]
 async fn dropped_webhooks_are_recorded_never_sent_and_the_transfer_is_still_visible() {
     let (sb, rx) = with_receiver(vec![], |_| {}).await;
-    let t = finish(
-        &sb,
-        "ord-drop",
-        json!({"outcome": "succeeded", "webhooks": {"drop": true}}),
-    )
-    .await;
+    let t = finish(&sb, "ord-drop", json!({"outcome": "succeeded", "webhooks": {"drop": true}})).await;
     let deliveries = get_json(&sb, "/sandbox/webhooks").await;
     let deliveries = deliveries.as_array().expect("array");
     assert_eq!(deliveries.len(), 2);
@@ -247,14 +197,10 @@ async fn dropped_webhooks_are_recorded_never_sent_and_the_transfer_is_still_visi
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(rx.hits().is_empty());
     // Reconciliation finds it by transactionId.
-    let r = api(
-        &http(),
-        Method::GET,
-        sb.url("/api/v1/transfers/managed/mesh?ClientTransactionId=ord-drop"),
-    )
-    .send()
-    .await
-    .expect("poll");
+    let r = api(&http(), Method::GET, sb.url("/api/v1/transfers/managed/mesh?ClientTransactionId=ord-drop"))
+        .send()
+        .await
+        .expect("poll");
     let v = json_of(r).await;
     assert_eq!(v["content"]["total"], 1);
     assert_eq!(v["content"]["items"][0]["status"], "succeeded");
@@ -264,55 +210,33 @@ async fn dropped_webhooks_are_recorded_never_sent_and_the_transfer_is_still_visi
     assert_eq!(json_of(r).await["dropRate"], 1.0);
     finish(&sb, "ord-drop-2", json!({"outcome": "failed"})).await;
     let all = get_json(&sb, "/sandbox/webhooks?transactionId=ord-drop-2").await;
-    assert!(
-        all.as_array()
-            .is_some_and(|a| a.len() == 2 && a.iter().all(|d| d["status"] == "dropped"))
-    );
+    assert!(all.as_array().is_some_and(|a| a.len() == 2 && a.iter().all(|d| d["status"] == "dropped")));
 }
 
 #[tokio::test]
 async fn duplicates_repeat_the_event_id_with_new_ids() {
     let (sb, rx) = with_receiver(vec![], |_| {}).await;
-    finish(
-        &sb,
-        "ord-dup",
-        json!({"outcome": "succeeded", "webhooks": {"duplicates": 1}}),
-    )
-    .await;
+    finish(&sb, "ord-dup", json!({"outcome": "succeeded", "webhooks": {"duplicates": 1}})).await;
     let hits = rx.wait_for(4).await;
     let bodies: Vec<Value> = hits.iter().map(Hit::json).collect();
-    let statuses: Vec<&str> = bodies
-        .iter()
-        .map(|b| b["TransferStatus"].as_str().expect("status"))
-        .collect();
+    let statuses: Vec<&str> = bodies.iter().map(|b| b["TransferStatus"].as_str().expect("status")).collect();
     assert_eq!(statuses, ["Pending", "Pending", "Succeeded", "Succeeded"]);
     assert_eq!(bodies[0]["EventId"], bodies[1]["EventId"]);
     assert_eq!(bodies[2]["EventId"], bodies[3]["EventId"]);
     assert_ne!(bodies[0]["Id"], bodies[1]["Id"]);
     assert_ne!(bodies[2]["Id"], bodies[3]["Id"]);
     let deliveries = settled_deliveries(&sb, 4).await;
-    assert_eq!(
-        deliveries.iter().filter(|d| d["duplicate"] == true).count(),
-        2
-    );
+    assert_eq!(deliveries.iter().filter(|d| d["duplicate"] == true).count(), 2);
 }
 
 #[tokio::test]
 async fn reverse_sends_the_terminal_event_first() {
     let (sb, rx) = with_receiver(vec![], |_| {}).await;
-    finish(
-        &sb,
-        "ord-rev",
-        json!({"outcome": "succeeded", "webhooks": {"reverse": true}}),
-    )
-    .await;
+    finish(&sb, "ord-rev", json!({"outcome": "succeeded", "webhooks": {"reverse": true}})).await;
     let hits = rx.wait_for(2).await;
     assert_eq!(hits[0].json()["TransferStatus"], "Succeeded");
     assert_eq!(hits[1].json()["TransferStatus"], "Pending");
-    assert!(
-        hits[1].json()["TxHash"].is_null(),
-        "the late Pending describes the pending state"
-    );
+    assert!(hits[1].json()["TxHash"].is_null(), "the late Pending describes the pending state");
 }
 
 #[tokio::test]
@@ -325,12 +249,7 @@ async fn pending_then_settled_later_and_terminal_states_never_revert() {
     assert!(t["executedTimestamp"].is_null());
     rx.wait_for(1).await;
 
-    let r = control(
-        &sb,
-        &format!("/sandbox/transfers/{id}/outcome"),
-        json!({"outcome": "succeeded"}),
-    )
-    .await;
+    let r = control(&sb, &format!("/sandbox/transfers/{id}/outcome"), json!({"outcome": "succeeded"})).await;
     assert_eq!(r.status(), 200);
     let settled = json_of(r).await;
     assert_eq!(settled["status"], "succeeded");
@@ -339,34 +258,21 @@ async fn pending_then_settled_later_and_terminal_states_never_revert() {
     assert_eq!(hits[1].json()["TxHash"], settled["hash"]);
 
     for outcome in ["failed", "pending", "succeeded"] {
-        let r = control(
-            &sb,
-            &format!("/sandbox/transfers/{id}/outcome"),
-            json!({"outcome": outcome}),
-        )
-        .await;
+        let r = control(&sb, &format!("/sandbox/transfers/{id}/outcome"), json!({"outcome": outcome})).await;
         assert_eq!(r.status(), 409, "{outcome}");
         assert_eq!(json_of(r).await["code"], "invalid_transition");
     }
     assert_eq!(poll(&sb, id).await["status"], "succeeded");
-    let r = control(
-        &sb,
-        "/sandbox/transfers/00000000-0000-4000-8000-000000000000/outcome",
-        json!({"outcome": "failed"}),
-    )
-    .await;
+    let r =
+        control(&sb, "/sandbox/transfers/00000000-0000-4000-8000-000000000000/outcome", json!({"outcome": "failed"}))
+            .await;
     assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]
 async fn settle_after_keeps_the_transfer_pending_for_a_while() {
     let (sb, rx) = with_receiver(vec![], |_| {}).await;
-    let t = finish(
-        &sb,
-        "ord-settle",
-        json!({"outcome": "failed", "settleAfterMs": 300}),
-    )
-    .await;
+    let t = finish(&sb, "ord-settle", json!({"outcome": "failed", "settleAfterMs": 300})).await;
     let id = t["id"].as_str().expect("id");
     assert_eq!(t["status"], "pending");
     assert_eq!(poll(&sb, id).await["status"], "pending");
@@ -384,21 +290,12 @@ async fn without_a_webhook_url_deliveries_are_skipped_until_one_is_configured() 
     assert!(deliveries.iter().all(|d| d["status"] == "skipped"));
 
     let rx = receiver(vec![]).await;
-    let r = control(
-        &sb,
-        "/sandbox/config",
-        json!({"webhookUrl": rx.url, "webhookSecret": "rotated"}),
-    )
-    .await;
+    let r = control(&sb, "/sandbox/config", json!({"webhookUrl": rx.url, "webhookSecret": "rotated"})).await;
     assert_eq!(r.status(), 200);
     finish(&sb, "ord-url", json!({"outcome": "succeeded"})).await;
     let hits = rx.wait_for(2).await;
     for hit in hits {
-        assert!(verifies(
-            "rotated",
-            &hit.body,
-            hit.signature.as_deref().expect("sig")
-        ));
+        assert!(verifies("rotated", &hit.body, hit.signature.as_deref().expect("sig")));
     }
     let r = control(&sb, "/sandbox/config", json!({"webhookUrl": "not a url"})).await;
     assert_eq!(r.status(), 400);

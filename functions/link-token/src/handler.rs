@@ -17,7 +17,8 @@ const MAX_BODY_BYTES: usize = 8 * 1024;
 
 /// The routes this function serves (the OpenAPI document is checked against this list).
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[("POST", "/link-tokens"), ("GET", "/transfers"), ("GET", "/transfers/{transactionId}")];
+pub const ROUTES: &[(&str, &str)] =
+    &[("POST", "/link-tokens"), ("GET", "/transfers"), ("GET", "/transfers/{transactionId}")];
 
 /// Who the caller is. In AWS the API Gateway JWT authorizer has verified the token and passes its
 /// claims; `sub` is the user. Local runs have no authorizer, so an explicit local mode trusts a

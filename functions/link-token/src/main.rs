@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let destinations = Destinations::from_env()?;
     let policy = LinkPolicy::from_source(&ProcessEnv)?;
     let idempotency = DynamoIdempotencyStore::new(deps.dynamodb.clone(), deps.config.transfers_table.clone());
-    let service = Arc::new(service::LinkService::new(deps.store, idempotency, deps.secrets, deps.mesh, destinations, policy));
+    let service =
+        Arc::new(service::LinkService::new(deps.store, idempotency, deps.secrets, deps.mesh, destinations, policy));
     lambda_http::run(lambda_http::service_fn(move |request| {
         let service = service.clone();
         async move {

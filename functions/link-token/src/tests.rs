@@ -150,7 +150,8 @@ async fn the_browser_cannot_choose_addresses_transaction_ids_or_users() {
 #[tokio::test]
 async fn a_paylink_always_carries_a_transaction_id() {
     let w = world().await;
-    let (status, body, _) = call(&w.service, &create_event(json!({"paylink": true, "amountInFiat": 10}), Some("u1"), None)).await;
+    let (status, body, _) =
+        call(&w.service, &create_event(json!({"paylink": true, "amountInFiat": 10}), Some("u1"), None)).await;
     assert_eq!(status, 201, "{body}");
     assert!(body["paymentLink"].as_str().unwrap().starts_with("http"));
     let t = &sandbox_tokens(&w.sandbox).await[0];
@@ -207,7 +208,8 @@ async fn users_see_only_their_own_transfers() {
     list["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("alice");
     let (status, page1, _) = call(&w.service, &list).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = page1["items"].as_array().unwrap().iter().map(|i| i["transactionId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        page1["items"].as_array().unwrap().iter().map(|i| i["transactionId"].as_str().unwrap()).collect();
     assert_eq!(ids, [alice[2].as_str(), alice[1].as_str()], "newest first, limit 2");
     let cursor = page1["nextCursor"].as_str().unwrap().to_string();
     list["rawQueryString"] = json!(format!("limit=2&cursor={cursor}"));
@@ -241,15 +243,18 @@ async fn idempotency_keys_replay_refuse_reuse_and_block_concurrent_duplicates() 
     assert_eq!((status, err["code"].as_str()), (422, Some("idempotency_key_reused")));
 
     // Another user's identical key is theirs alone (scoped by user).
-    let (status, theirs, _) = call(&w.service, &create_event(json!({"amountInFiat": 25}), Some("u2"), Some("order-77-attempt-1"))).await;
+    let (status, theirs, _) =
+        call(&w.service, &create_event(json!({"amountInFiat": 25}), Some("u2"), Some("order-77-attempt-1"))).await;
     assert_eq!(status, 201);
     assert_ne!(theirs["transactionId"], first["transactionId"]);
 
     // A concurrent duplicate: the first request still holds the key.
     let key = shared::idempotency::scoped_key("link-token", "u3", "k-busy");
-    let payload = shared::idempotency::payload_hash(&serde_json::to_vec(&shared::link::LinkTokenBody::default()).unwrap());
+    let payload =
+        shared::idempotency::payload_hash(&serde_json::to_vec(&shared::link::LinkTokenBody::default()).unwrap());
     let now = shared::time::now_millis();
-    let window = shared::idempotency::Window { now_ms: now, in_progress_until_ms: now + 60_000, expires_at_s: now / 1000 + 600 };
+    let window =
+        shared::idempotency::Window { now_ms: now, in_progress_until_ms: now + 60_000, expires_at_s: now / 1000 + 600 };
     w.service.idempotency.begin(&key, &payload, window).await.unwrap();
     let (status, err, _) = call(&w.service, &create_event(json!({}), Some("u3"), Some("k-busy"))).await;
     assert_eq!((status, err["code"].as_str()), (409, Some("request_in_progress")));
@@ -276,7 +281,8 @@ async fn mesh_trouble_is_502_or_503_without_internal_text() {
 
     // Wrong credentials: one refresh, then a 502 saying Mesh refused.
     let bad = StaticSecret(r#"{"clientId":"sandbox-client-id","clientSecret":"wrong","webhookSecret":"w"}"#.into());
-    let service = service_with(&w.sandbox, MemoryTransferStore::default(), MemoryIdempotencyStore::default(), bad, DESTINATIONS);
+    let service =
+        service_with(&w.sandbox, MemoryTransferStore::default(), MemoryIdempotencyStore::default(), bad, DESTINATIONS);
     let (status, err, _) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
     assert_eq!((status, err["code"].as_str()), (502, Some("mesh_rejected")));
     assert!(!err.to_string().contains("wrong"));
@@ -285,8 +291,15 @@ async fn mesh_trouble_is_502_or_503_without_internal_text() {
 #[tokio::test]
 async fn a_destination_on_a_network_mesh_does_not_list_is_a_clear_error() {
     let w = world().await;
-    let destinations = r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"FTM","network":"Fantom","address":"0x2"}]"#;
-    let service = service_with(&w.sandbox, MemoryTransferStore::default(), MemoryIdempotencyStore::default(), testkit::sandbox_secret(), destinations);
+    let destinations =
+        r#"[{"symbol":"USDC","network":"Base","address":"0x1"},{"symbol":"FTM","network":"Fantom","address":"0x2"}]"#;
+    let service = service_with(
+        &w.sandbox,
+        MemoryTransferStore::default(),
+        MemoryIdempotencyStore::default(),
+        testkit::sandbox_secret(),
+        destinations,
+    );
     let (status, err, _) = call(&service, &create_event(json!({"symbol": "USDC"}), Some("u1"), None)).await;
     assert_eq!((status, err["code"].as_str()), (500, Some("misconfigured")));
     assert!(sandbox_tokens(&w.sandbox).await.is_empty());
@@ -320,8 +333,13 @@ async fn local_mode_reads_the_local_user_header() {
     assert_eq!(response.status(), 201);
     let user = sandbox_tokens(&w.sandbox).await[0]["userId"].as_str().unwrap().to_string();
     assert!(user.starts_with("u_") && user.len() == 50, "an e-mail never reaches Mesh: {user}");
-    let request: Request = lambda_http::request::from_str(&create_event(json!({}), Some("jwt-user"), None).to_string()).unwrap();
-    assert_eq!(handle(&w.service, AuthMode::Local, request).await.unwrap().status(), 401, "claims are ignored in local mode");
+    let request: Request =
+        lambda_http::request::from_str(&create_event(json!({}), Some("jwt-user"), None).to_string()).unwrap();
+    assert_eq!(
+        handle(&w.service, AuthMode::Local, request).await.unwrap().status(),
+        401,
+        "claims are ignored in local mode"
+    );
 }
 
 #[tokio::test]
@@ -336,7 +354,8 @@ async fn end_to_end_on_dynamodb_over_moto() {
         testkit::sandbox_secret(),
         DESTINATIONS,
     );
-    let event = create_event(json!({"amountInFiat": 12.5, "symbol": "USDC", "network": "Solana"}), Some("carol"), Some("k1"));
+    let event =
+        create_event(json!({"amountInFiat": 12.5, "symbol": "USDC", "network": "Solana"}), Some("carol"), Some("k1"));
     let (status, minted, _) = call(&service, &event).await;
     assert_eq!(status, 201, "{minted}");
     let (_, replay, _) = call(&service, &event).await;
@@ -355,7 +374,8 @@ mod openapi {
     use std::collections::BTreeSet;
 
     fn doc() -> Value {
-        serde_json::from_str(&std::fs::read_to_string(format!("{}/openapi.json", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/openapi.json", env!("CARGO_MANIFEST_DIR"))).unwrap())
+            .unwrap()
     }
 
     fn keys(v: &Value) -> BTreeSet<String> {
@@ -487,7 +507,15 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
                     signature: headers.get(shared::signature::HEADER).map(|v| v.as_bytes()),
                     source_ip: Some("127.0.0.1"),
                 };
-                match receive(store.as_ref(), keys.as_ref(), &WebhookSettings::default(), delivery, shared::time::now_millis()).await {
+                match receive(
+                    store.as_ref(),
+                    keys.as_ref(),
+                    &WebhookSettings::default(),
+                    delivery,
+                    shared::time::now_millis(),
+                )
+                .await
+                {
                     Ok(_) => StatusCode::OK,
                     Err(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 }
@@ -512,7 +540,11 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
         testkit::sandbox_secret(),
         DESTINATIONS,
     );
-    let (status, minted, _) = call(&service, &create_event(json!({"amountInFiat": 30, "symbol": "USDC", "network": "Base"}), Some("erin"), None)).await;
+    let (status, minted, _) = call(
+        &service,
+        &create_event(json!({"amountInFiat": 30, "symbol": "USDC", "network": "Base"}), Some("erin"), None),
+    )
+    .await;
     assert_eq!(status, 201, "{minted}");
     let tx = minted["transactionId"].as_str().unwrap().to_string();
 
@@ -527,7 +559,12 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     // Wait for every delivery to be answered.
     let mut deliveries = Vec::new();
     for _ in 0..100 {
-        deliveries = reqwest::get(sandbox.url(&format!("/sandbox/webhooks?transactionId={tx}"))).await.unwrap().json::<Vec<Value>>().await.unwrap();
+        deliveries = reqwest::get(sandbox.url(&format!("/sandbox/webhooks?transactionId={tx}")))
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap();
         if deliveries.len() >= 2 && deliveries.iter().all(|d| d["outcome"] == "delivered") {
             break;
         }

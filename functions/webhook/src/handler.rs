@@ -132,8 +132,11 @@ mod tests {
     #[tokio::test]
     async fn a_tampered_body_is_refused_with_a_stable_code_and_no_echo() {
         let store = store_with_fixture_transfer().await;
-        let mut event: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{}/../../events/webhook-succeeded.json", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap();
+        let mut event: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}/../../events/webhook-succeeded.json", env!("CARGO_MANIFEST_DIR")))
+                .unwrap(),
+        )
+        .unwrap();
         let tampered = event["body"].as_str().unwrap().replace("49.99", "4999.99");
         event["body"] = serde_json::json!(tampered);
         let (status, body) = call(&store, lambda_http::request::from_str(&event.to_string()).unwrap()).await;
@@ -167,7 +170,8 @@ mod tests {
     #[tokio::test]
     async fn logs_carry_ids_and_outcome_but_no_secret_body_or_signature() {
         let captured = Captured::default();
-        let subscriber = shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("debug"), captured.clone());
+        let subscriber =
+            shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("debug"), captured.clone());
         let _guard = tracing::subscriber::set_default(subscriber);
         let store = store_with_fixture_transfer().await;
         call(&store, fixture("webhook-succeeded.json")).await;

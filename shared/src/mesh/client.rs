@@ -54,7 +54,11 @@ impl MeshClient {
     }
 
     /// `POST /api/v1/linktoken`.
-    pub async fn create_link_token(&self, creds: &MeshSecrets, request: &LinkTokenRequest) -> Result<LinkToken, MeshError> {
+    pub async fn create_link_token(
+        &self,
+        creds: &MeshSecrets,
+        request: &LinkTokenRequest,
+    ) -> Result<LinkToken, MeshError> {
         let body = serde_json::to_vec(request).map_err(|e| MeshError::Setup(e.to_string()))?;
         let raw: RawLinkToken = self.call(creds, Method::POST, "api/v1/linktoken", &[], Some(body)).await?;
         match raw.link_token {
@@ -160,10 +164,9 @@ fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
 /// `errorType` and `message` of an error envelope; the body may be empty or not JSON at all.
 fn error_details(bytes: &[u8]) -> (String, String) {
     match serde_json::from_slice::<ApiResult<serde_json::Value>>(bytes) {
-        Ok(e) => (
-            e.error_type.filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into()),
-            e.message.unwrap_or_default(),
-        ),
+        Ok(e) => {
+            (e.error_type.filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into()), e.message.unwrap_or_default())
+        }
         Err(_) => ("unknown".into(), String::new()),
     }
 }

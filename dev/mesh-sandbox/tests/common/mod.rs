@@ -35,22 +35,12 @@ pub async fn sandbox(config: SandboxConfig) -> SandboxHandle {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
+    reqwest::Client::builder().no_proxy().build().expect("client")
 }
 
 /// A request to the Mesh API with valid credentials.
-pub fn api(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-) -> reqwest::RequestBuilder {
-    client
-        .request(method, url)
-        .header("X-Client-Id", CLIENT_ID)
-        .header("X-Client-Secret", CLIENT_SECRET)
+pub fn api(client: &reqwest::Client, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+    client.request(method, url).header("X-Client-Id", CLIENT_ID).header("X-Client-Secret", CLIENT_SECRET)
 }
 
 pub async fn json_of(response: reqwest::Response) -> Value {
@@ -59,11 +49,8 @@ pub async fn json_of(response: reqwest::Response) -> Value {
 
 /// Mints a link token with the given body; returns the envelope's content.
 pub async fn link_token(sb: &SandboxHandle, body: Value) -> Value {
-    let r = api(&http(), reqwest::Method::POST, sb.url("/api/v1/linktoken"))
-        .json(&body)
-        .send()
-        .await
-        .expect("linktoken");
+    let r =
+        api(&http(), reqwest::Method::POST, sb.url("/api/v1/linktoken")).json(&body).send().await.expect("linktoken");
     assert_eq!(r.status(), 200);
     let v = json_of(r).await;
     assert_eq!(v["status"], "ok");
@@ -87,12 +74,7 @@ pub fn payment_request(transaction_id: &str) -> Value {
 
 /// POSTs to the control API.
 pub async fn control(sb: &SandboxHandle, path: &str, body: Value) -> reqwest::Response {
-    http()
-        .post(sb.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("control call")
+    http().post(sb.url(path)).json(&body).send().await.expect("control call")
 }
 
 pub async fn get_json(sb: &SandboxHandle, path: &str) -> Value {
@@ -132,17 +114,8 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(
-    State(state): State<ReceiverState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let index = {
         let mut hits = state.hits.lock().expect("lock");
         hits.push(Hit {
@@ -161,25 +134,14 @@ async fn receive(
 
 pub async fn receiver(script: Vec<(u16, u64)>) -> Receiver {
     let hits = Arc::new(Mutex::new(Vec::new()));
-    let state = ReceiverState {
-        hits: Arc::clone(&hits),
-        script: Arc::new(script),
-    };
-    let app = axum::Router::new()
-        .route("/webhook", post(receive))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receiver");
+    let state = ReceiverState { hits: Arc::clone(&hits), script: Arc::new(script) };
+    let app = axum::Router::new().route("/webhook", post(receive)).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
     let addr = listener.local_addr().expect("addr");
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Receiver {
-        url: format!("http://{addr}/webhook"),
-        hits,
-        task,
-    }
+    Receiver { url: format!("http://{addr}/webhook"), hits, task }
 }
 
 impl Receiver {
@@ -210,8 +172,5 @@ pub async fn settled_deliveries(sb: &SandboxHandle, expected: usize) -> Vec<Valu
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!(
-        "deliveries did not settle: {}",
-        get_json(sb, "/sandbox/webhooks").await
-    );
+    panic!("deliveries did not settle: {}", get_json(sb, "/sandbox/webhooks").await);
 }
