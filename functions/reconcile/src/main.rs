@@ -10,5 +10,6 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = Arc::new(shared::app::Deps::init().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| handler::handle(deps.clone(), event))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| handler::handle(deps.clone(), event)))
+        .await
 }
