@@ -312,6 +312,20 @@ fn reason_code(reasons: &[CancellationReason], i: usize) -> Option<&str> {
 }
 
 impl DynamoTransferStore {
+    /// A strongly consistent read of one item: reads that decide correctness never see stale data.
+    async fn consistent_get(&self, pk: String) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
     fn event_put(&self, event: &EventRecord) -> Result<Put, StoreError> {
         let mut item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -379,16 +393,7 @@ impl TransferStore for DynamoTransferStore {
     }
 
     async fn get(&self, id: &TransactionId) -> Result<Option<TransferRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(transfer_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item.map(Self::from_item).transpose()
+        self.consistent_get(transfer_key(id)).await?.map(Self::from_item).transpose()
     }
 
     async fn advance(&self, id: &TransactionId, update: &StatusUpdate) -> Result<TransferRecord, StoreError> {
@@ -508,17 +513,9 @@ impl TransferStore for DynamoTransferStore {
     }
 
     async fn get_event(&self, id: &EventId, now_ms: i64) -> Result<Option<EventRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(event_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let event: Option<EventRecord> = out
-            .item
+        let event: Option<EventRecord> = self
+            .consistent_get(event_key(id))
+            .await?
             .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()?;
         Ok(event.filter(|e| e.expires_at >= now_ms / 1000))
