@@ -57,10 +57,12 @@ start mesh-sandbox target/debug/mesh-sandbox --port "$SANDBOX_PORT" \
 wait_port "$SANDBOX_PORT" 30 mesh-sandbox
 
 step "functions under cargo lambda watch on 127.0.0.1:$LAMBDA_PORT"
+# A demo merchant: USDC on Base and Solana, ETH on Ethereum. Override with DESTINATIONS.
+demo_destinations='[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"},{"symbol":"USDC","network":"Solana","address":"9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"},{"symbol":"ETH","network":"Ethereum","address":"0x2222222222222222222222222222222222222222"}]'
+export DESTINATIONS="${DESTINATIONS:-$demo_destinations}"
 export TRANSFERS_TABLE="$TABLE" MESH_SECRET_ID="$SECRET" MESH_ENV=sandbox \
   MESH_API_BASE_URL="http://127.0.0.1:$SANDBOX_PORT" AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" \
-  AWS_LAMBDA_LOG_FORMAT=Text AUTH_MODE=local \
-  DESTINATIONS="${DESTINATIONS:-[{\"symbol\":\"USDC\",\"network\":\"Base\",\"address\":\"0x1111111111111111111111111111111111111111\"},{\"symbol\":\"USDC\",\"network\":\"Solana\",\"address\":\"9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin\"},{\"symbol\":\"ETH\",\"network\":\"Ethereum\",\"address\":\"0x2222222222222222222222222222222222222222\"}]}"
+  AWS_LAMBDA_LOG_FORMAT=Text AUTH_MODE=local
 start functions cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
 wait_port "$LAMBDA_PORT" 120 "cargo lambda watch"
 

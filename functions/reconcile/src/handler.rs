@@ -1,11 +1,147 @@
-use lambda_runtime::LambdaEvent;
-use shared::app::Deps;
-use std::sync::Arc;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Deserialize;
+use shared::lease::LeaseStore;
+use shared::reconcile::{Deadline, ReconcileError, Reconciler, Summary};
+use shared::secrets::SecretSource;
+use shared::store::TransferStore;
+use std::time::Duration;
 
-/// Until this function's own issue lands, a run reports that it did nothing rather than pretending.
-pub async fn handle(
-    _deps: Arc<Deps>,
-    _event: LambdaEvent<serde_json::Value>,
-) -> Result<serde_json::Value, lambda_runtime::Error> {
-    Err("reconciliation is not available yet".into())
+/// What the EventBridge Scheduler target delivers: its `Input` as-is, `{}` in the template
+/// (`events/reconcile-schedule.json`). No field is read today; unknown ones are ignored so the
+/// schedule can carry notes without breaking runs.
+#[derive(Debug, Default, Deserialize)]
+pub struct ScheduleInput {}
+
+/// A run gets this long when the runtime gives no deadline (some local invokers send none).
+const FALLBACK_RUN_TIME: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("the scheduled input is not a JSON object: {0}")]
+    Input(serde_json::Error),
+    #[error("reconciliation failed: {0}")]
+    Run(#[from] ReconcileError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::Input(_) => "InvalidScheduleInput",
+            HandlerError::Run(_) => "ReconcileFailed",
+        };
+        Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// One scheduled run: maps the invocation's deadline and request id to a reconciliation run, logs its
+/// summary, records it as metrics and returns it. A run that found the lease held returns normally.
+pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
+    reconciler: &Reconciler<'_, T, L, S>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<Summary, HandlerError> {
+    let LambdaEvent { payload, context } = event;
+    serde_json::from_value::<Option<ScheduleInput>>(payload).map_err(HandlerError::Input)?;
+    let now = shared::time::now_millis();
+    let deadline = match i64::try_from(context.deadline) {
+        Ok(at) if at > now => Deadline::at_epoch_ms(at, now),
+        _ => Deadline::after(FALLBACK_RUN_TIME, now),
+    };
+    let run_id = if context.request_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { context.request_id };
+    let outcome = reconciler.run(&run_id, deadline).await;
+    let s = &outcome.summary;
+    let plan = s.plan.map(|p| format!("{p:?}").to_lowercase());
+    tracing::info!(
+        run_id = %s.run_id,
+        status = s.status.as_str(),
+        plan = plan.as_deref(),
+        open = s.open,
+        checked = s.checked,
+        repaired = s.repaired,
+        still_open = s.still_open,
+        unknown_to_us = s.unknown_to_us,
+        amount_mismatches = s.amount_mismatches,
+        other_mismatches = s.other_mismatches,
+        conflicts = s.conflicts,
+        not_found_at_mesh = s.not_found_at_mesh,
+        beyond_horizon = s.beyond_horizon,
+        mesh_calls = s.mesh_calls,
+        mesh_retries = s.mesh_retries,
+        pages = s.pages,
+        duration_ms = s.duration_ms,
+        held_by = s.held_by.as_deref(),
+        error = s.error.as_deref(),
+        "reconcile summary"
+    );
+    s.record_metrics();
+    match outcome.error {
+        Some(e) => Err(e.into()),
+        None => Ok(outcome.summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_runtime::Context;
+    use shared::lease::{Acquired, MemoryLeaseStore};
+    use shared::mesh::{HttpOptions, MeshClient};
+    use shared::reconcile::{RunStatus, Settings};
+    use shared::secrets::{SecretCache, SecretsError};
+    use shared::store::MemoryTransferStore;
+
+    struct SandboxSecret;
+
+    impl SecretSource for SandboxSecret {
+        async fn fetch(&self) -> Result<String, SecretsError> {
+            Ok(r#"{"clientId":"sandbox-client-id","clientSecret":"sandbox-client-secret","webhookSecret":"sandbox-webhook-secret"}"#.into())
+        }
+    }
+
+    fn fixture() -> serde_json::Value {
+        let path = format!("{}/../../events/reconcile-schedule.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn event(payload: serde_json::Value, request_id: &str) -> LambdaEvent<serde_json::Value> {
+        let deadline = u64::try_from(shared::time::now_millis() + 120_000).unwrap();
+        let mut context = Context::default();
+        context.request_id = request_id.into();
+        context.deadline = deadline;
+        LambdaEvent::new(payload, context)
+    }
+
+    #[tokio::test]
+    async fn the_scheduled_event_runs_a_pass_and_a_held_lease_is_a_clean_exit() {
+        let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
+        let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
+        let (store, leases) = (MemoryTransferStore::default(), MemoryLeaseStore::default());
+        let secrets = SecretCache::new(SandboxSecret, Duration::from_secs(300));
+        let settings = Settings::default();
+        let reconciler =
+            Reconciler { store: &store, leases: &leases, secrets: &secrets, mesh: &mesh, settings: &settings };
+
+        let summary = handle(&reconciler, event(fixture(), "req-1")).await.unwrap();
+        assert_eq!((summary.status, summary.run_id.as_str()), (RunStatus::Completed, "req-1"));
+        assert_eq!((summary.pages, summary.mesh_calls), (1, 1), "an empty sandbox is one empty page");
+
+        let now = shared::time::now_millis();
+        assert!(matches!(leases.acquire("other-run", now, now + 60_000).await.unwrap(), Acquired::Granted(_)));
+        let summary = handle(&reconciler, event(fixture(), "req-2")).await.unwrap();
+        assert_eq!(summary.status, RunStatus::LeaseHeld);
+        assert_eq!((summary.held_by.as_deref(), summary.mesh_calls), (Some("other-run"), 0));
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["status"], "lease_held");
+    }
+
+    #[tokio::test]
+    async fn the_input_must_be_an_object_or_absent() {
+        assert!(serde_json::from_value::<Option<ScheduleInput>>(fixture()).unwrap().is_some());
+        assert!(serde_json::from_value::<Option<ScheduleInput>>(serde_json::json!({"note": "ignored"})).is_ok());
+        assert!(serde_json::from_value::<Option<ScheduleInput>>(serde_json::Value::Null).unwrap().is_none());
+        let err = serde_json::from_value::<Option<ScheduleInput>>(serde_json::json!("run"))
+            .map_err(HandlerError::Input)
+            .unwrap_err();
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidScheduleInput");
+    }
 }

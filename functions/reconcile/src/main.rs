@@ -4,12 +4,39 @@
 mod handler;
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use shared::app::Deps;
+use shared::lease::DynamoLeaseStore;
+use shared::reconcile::{Reconciler, Settings};
 use std::sync::Arc;
+
+struct App {
+    deps: Deps,
+    leases: DynamoLeaseStore,
+    settings: Settings,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = Arc::new(shared::app::Deps::init().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| handler::handle(deps.clone(), event)))
-        .await
+    shared::metrics::init("reconcile");
+    let deps = Deps::init().await?;
+    let settings = Settings::from_env()?;
+    let leases = DynamoLeaseStore::new(deps.dynamodb.clone(), deps.config.transfers_table.clone(), "reconcile");
+    let app = Arc::new(App { deps, leases, settings });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let app = app.clone();
+        async move {
+            let reconciler = Reconciler {
+                store: &app.deps.store,
+                leases: &app.leases,
+                secrets: &app.deps.secrets,
+                mesh: &app.deps.mesh,
+                settings: &app.settings,
+            };
+            let result = handler::handle(&reconciler, event).await;
+            shared::metrics::flush();
+            result
+        }
+    }))
+    .await
 }

@@ -167,12 +167,23 @@ mod tests {
         }
     }
 
+    /// One global subscriber for this test binary: a thread-scoped one races with the callsite
+    /// interest cache when other tests log on other threads. Every test's logs land here, so the
+    /// "nothing leaked" assertions below cover them all.
+    fn capture() -> &'static Captured {
+        static CAPTURE: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        CAPTURE.get_or_init(|| {
+            let captured = Captured::default();
+            let subscriber =
+                shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("debug"), captured.clone());
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
+            captured
+        })
+    }
+
     #[tokio::test]
     async fn logs_carry_ids_and_outcome_but_no_secret_body_or_signature() {
-        let captured = Captured::default();
-        let subscriber =
-            shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("debug"), captured.clone());
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let captured = capture();
         let store = store_with_fixture_transfer().await;
         call(&store, fixture("webhook-succeeded.json")).await;
         call(&store, fixture("webhook-succeeded.json")).await;
