@@ -2,7 +2,7 @@
 # Both install what is missing first (dev/setup.sh) and are safe to run twice.
 SHELL := /bin/bash
 
-.PHONY: dev test setup fmt
+.PHONY: dev test setup fmt bench demo
 
 dev:
 	@bash dev/dev.sh
@@ -10,8 +10,15 @@ dev:
 test:
 	@bash dev/test.sh
 
+# A scripted tour on the stack `make dev` is running: a payment, then a dropped webhook repaired by reconcile.
+demo:
+	@source dev/lib.sh && python3 dev/demo/tour.py
+
 setup:
 	@bash dev/setup.sh
 
 fmt:
 	cargo fmt --all
+
+bench:
+	@bash dev/bench.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make dev` and `make test` need that a fresh machine lacks: the Python tools (moto,
-# cargo-lambda, cfn-lint, SAM CLI) into .dev/venv, and the Rust components. Safe to run twice:
+# cargo-lambda, cfn-lint, SAM CLI) into .dev/venv, the Rust components and the demo page's npm packages
+# (dev/demo). Safe to run twice:
 # it does nothing when dev/requirements.txt has not changed since the last install.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,4 +22,19 @@ if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
+fi
+
+# The demo checkout page (dev/demo): the real Mesh Web Link SDK and playwright-core from the committed
+# package-lock.json, then the SDK bundled into one browser file (dev/demo/vendor/web-link-sdk.js). Nothing
+# is fetched when the page runs. Skipped when the lock file has not changed since the last install.
+demo="$ROOT/dev/demo"
+stamp="$demo/node_modules/.package-lock.sha256"
+want=$(cat "$demo/package-lock.json" "$demo/sdk-entry.mjs" | sha256sum | cut -d' ' -f1)
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$demo/vendor/web-link-sdk.js" ]]; then
+  echo "demo page dependencies up to date in dev/demo/node_modules"
+else
+  command -v npm >/dev/null 2>&1 || { echo "npm (Node.js 20+) is needed for the demo page: apt-get install -y nodejs npm" >&2; exit 1; }
+  step "installing the demo page's npm packages (dev/demo: @meshconnect/web-link-sdk, playwright-core)"
+  (cd "$demo" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+  echo "$want" > "$stamp"
 fi

@@ -27,3 +27,6 @@ export MOTO_ENDPOINT="http://127.0.0.1:$port"
 
 step "tests"
 cargo test --workspace --locked
+
+step "browser test (demo checkout page, headless chromium)"
+bash dev/demo/browser-test.sh

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""`make bench`: cold start, latency, memory and size of each function against a bare hello-world.
+
+Each release binary runs as Lambda runs it, against a Lambda Runtime API served here on loopback,
+with moto (DynamoDB, Secrets Manager) and the Mesh sandbox behind it. Per function:
+  - init: process start to the first poll of the Runtime API (median and range over --cold runs);
+  - first response: process start to the first invocation's response, which includes the secret
+    fetch, the first DynamoDB call and, for link-token, the first Mesh call;
+  - warm: --warm invocations in one process, p50/p99 at the Runtime API, and peak RSS (VmHWM);
+  - zip: the binary zipped as `bootstrap`, as SAM uploads it.
+The webhook run delivers signed events for transfers minted by the link-token run, 10% of them
+duplicates, and then checks in DynamoDB that each event was recorded exactly once.
+
+  bench.py --bin-dir target/release --sandbox target/release/mesh-sandbox [--cold 7] [--warm 1000]
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import platform
+import queue
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "dev"))
+import bootstrap  # noqa: E402  (the table from template.yaml, the secret)
+
+SECRET = {"clientId": "sandbox-client-id", "clientSecret": "sandbox-client-secret", "webhookSecret": "sandbox-webhook-secret"}
+DESTINATIONS = '[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]'
+API = "/2018-06-01/runtime"
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port: int, secs: float = 30) -> None:
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+class RuntimeApi:
+    """A minimal Lambda Runtime API: hands out queued events, records responses with timestamps."""
+
+    def __init__(self):
+        self.events: "queue.Queue[tuple[str, bytes]]" = queue.Queue()
+        self.first_poll = threading.Event()
+        self.first_poll_at = 0.0
+        self.sent: dict[str, float] = {}
+        self.done: dict[str, tuple[float, bytes, bool]] = {}
+        self.cond = threading.Condition()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                if not self.path.endswith("/invocation/next"):
+                    self.send_response(404)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                if not api.first_poll.is_set():
+                    api.first_poll_at = time.perf_counter()
+                    api.first_poll.set()
+                rid, body = api.events.get()
+                api.sent[rid] = time.perf_counter()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("lambda-runtime-aws-request-id", rid)
+                self.send_header("lambda-runtime-deadline-ms", str(int(time.time() * 1000) + 60_000))
+                self.send_header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+                self.send_header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                now = time.perf_counter()
+                parts = self.path.split("/")
+                if "init" in parts:
+                    sys.stderr.write(f"init error: {body[:300]!r}\n")
+                    api.first_poll_at = now
+                    api.first_poll.set()
+                elif len(parts) >= 6:
+                    rid, ok = parts[4], parts[5] == "response"
+                    with api.cond:
+                        api.done[rid] = (now, body, ok)
+                        api.cond.notify_all()
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, event: dict, timeout: float = 30) -> tuple[float, dict, bool]:
+        rid = str(uuid.uuid4())
+        self.events.put((rid, json.dumps(event).encode()))
+        with self.cond:
+            if not self.cond.wait_for(lambda: rid in self.done, timeout):
+                raise SystemExit("no response within timeout")
+        done_at, body, ok = self.done[rid]
+        return done_at - self.sent[rid], json.loads(body or b"null"), ok
+
+    def close(self):
+        self.server.shutdown()
+
+
+def run_function(binary: Path, env: dict, events, rss: bool = False):
+    """Starts the binary, feeds it the events one by one; returns init, first response, latencies, RSS."""
+    api = RuntimeApi()
+    full_env = dict(os.environ, **env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.port}",
+                    AWS_LAMBDA_FUNCTION_NAME=binary.name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+                    AWS_LAMBDA_FUNCTION_VERSION="$LATEST", AWS_LAMBDA_LOG_STREAM_NAME="bench",
+                    AWS_LAMBDA_LOG_GROUP_NAME="bench")
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(binary)], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not api.first_poll.wait(30):
+            raise SystemExit(f"{binary.name} never polled the Runtime API")
+        init_ms = (api.first_poll_at - started) * 1000
+        latencies, bodies, first_ms = [], [], None
+        for event in events:
+            latency, body, ok = api.invoke(event)
+            if not ok:
+                raise SystemExit(f"{binary.name} failed an invocation: {body}")
+            if first_ms is None:
+                first_ms = (time.perf_counter() - started) * 1000
+            latencies.append(latency * 1000)
+            bodies.append(body)
+        peak_kb = None
+        if rss:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = int(line.split()[1])
+        return init_ms, first_ms, latencies, bodies, peak_kb
+    finally:
+        proc.kill()
+        proc.wait()
+        api.close()
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[round((len(s) - 1) * p)]
+
+
+def zip_size(binary: Path) -> int:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, binary.read_bytes())
+    return len(buf.getvalue())
+
+
+def link_token_event(i: int) -> dict:
+    e = json.loads((ROOT / "events/link-token-create.json").read_text())
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = f"bench-user-{i % 50}"
+    e["body"] = json.dumps({"amountInFiat": 10, "symbol": "USDC", "network": "Base"})
+    return e
+
+
+def webhook_event(tx: str, event_id: str, status: str, ts: int) -> dict:
+    e = json.loads((ROOT / "events/webhook-succeeded.json").read_text())
+    body = json.dumps({
+        "Id": str(uuid.uuid4()), "EventId": event_id, "SentTimestamp": int(time.time()),
+        "TransferId": f"tr-{tx}", "TransactionId": tx, "UserId": "bench", "TransferStatus": status,
+        "TxHash": "0xabc", "Chain": "Base", "Token": "USDC", "SourceAccountProvider": "Coinbase",
+        "SourceAmount": 10.05, "DestinationAmount": 10.0,
+        "DestinationAddress": "0x1111111111111111111111111111111111111111", "RefundAddress": None, "Timestamp": ts,
+    })
+    sig = base64.b64encode(hmac.new(SECRET["webhookSecret"].encode(), body.encode(), hashlib.sha256).digest()).decode()
+    e["body"] = body
+    e["headers"]["x-mesh-signature-256"] = sig
+    return e
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", default=str(ROOT / "target/release"))
+    ap.add_argument("--sandbox", default=str(ROOT / "target/release/mesh-sandbox"))
+    ap.add_argument("--cold", type=int, default=7)
+    ap.add_argument("--warm", type=int, default=1000)
+    ap.add_argument("--receive-line", default="", help="the line printed by the webhook_receive_bench example")
+    ap.add_argument("--out", default=str(ROOT / "docs/bench.md"))
+    args = ap.parse_args()
+    bins = Path(args.bin_dir)
+
+    moto_port, sandbox_port = free_port(), free_port()
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = subprocess.Popen([args.sandbox, "--port", str(sandbox_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(moto_port)
+        wait_port(sandbox_port)
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        bootstrap.create_table(endpoint, "transfers", ROOT / "template.yaml")
+        bootstrap.put_secret(endpoint, "mesh/credentials", SECRET)
+        env = {
+            "TRANSFERS_TABLE": "transfers", "MESH_SECRET_ID": "mesh/credentials", "MESH_ENV": "sandbox",
+            "MESH_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}", "DESTINATIONS": DESTINATIONS,
+            "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true", "RUST_LOG": "warn",
+        }
+        rows, notes = [], []
+
+        def measure(name: str, cold_event, warm_events, warm_n):
+            binary = bins / name
+            inits, firsts = [], []
+            for i in range(args.cold):
+                init_ms, first_ms, _, _, _ = run_function(binary, env, [cold_event(i)])
+                inits.append(init_ms)
+                firsts.append(first_ms)
+            _, _, lat, bodies, peak = run_function(binary, env, warm_events(warm_n), rss=True)
+            rows.append({
+                "function": name, "init_ms": statistics.median(inits), "init_range": (min(inits), max(inits)),
+                "first_ms": statistics.median(firsts), "first_range": (min(firsts), max(firsts)),
+                "warm_n": len(lat), "p50": pct(lat[1:] or lat, 0.5), "p99": pct(lat[1:] or lat, 0.99),
+                "rss_mb": (peak or 0) / 1024, "zip_mb": zip_size(binary) / 1e6, "bin_mb": binary.stat().st_size / 1e6,
+            })
+            return bodies
+
+        measure("bench-hello", lambda i: {}, lambda n: [{} for _ in range(n)], args.warm)
+        minted = measure("link-token", link_token_event, lambda n: [link_token_event(i) for i in range(n)], args.warm)
+        txs = [json.loads(b["body"])["transactionId"] for b in minted if b and b.get("statusCode") == 201]
+        now = int(time.time() * 1000)
+        events = []
+        for i, tx in enumerate(txs[: args.warm // 2]):
+            events.append((tx, f"evt-{i}-p", "Pending", now))
+            events.append((tx, f"evt-{i}-s", "Succeeded", now + 1))
+        unique = len(events)
+        for i in range(0, unique, 10):
+            events.append(events[i])  # a retry of the same event: a new Id, the same EventId
+        random.Random(7).shuffle(events)
+        responses = measure(
+            "webhook",
+            lambda i: webhook_event(f"txn_cold_{i}", f"cold-{i}", "Succeeded", now),
+            lambda n: [webhook_event(*e) for e in events],
+            len(events),
+        )
+        outcomes = {}
+        for r in responses:
+            o = json.loads(r["body"]).get("outcome", f"http {r['statusCode']}")
+            outcomes[o] = outcomes.get(o, 0) + 1
+        import boto3  # the SDK of the bootstrap script's venv
+        ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        recorded, start = 0, None
+        while True:
+            kw = {"TableName": "transfers", "FilterExpression": "begins_with(pk, :e)", "ExpressionAttributeValues": {":e": {"S": "EVENT#evt-"}}, "Select": "COUNT"}
+            if start:
+                kw["ExclusiveStartKey"] = start
+            page = ddb.scan(**kw)
+            recorded += page["Count"]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        applied_or_kept = sum(v for k, v in outcomes.items() if k != "duplicate")
+        exactly_once = recorded == unique and outcomes.get("duplicate", 0) == len(events) - unique and applied_or_kept == unique
+        notes.append(f"webhook: {len(events)} deliveries ({unique} events, {len(events) - unique} duplicates) -> outcomes {outcomes}; "
+                     f"event records in DynamoDB: {recorded}; exactly once: {'yes' if exactly_once else 'NO'}")
+        measure("reconcile", lambda i: {}, lambda n: [{} for _ in range(n)], min(args.warm, 200))
+
+        base = rows[0]
+        lines = [
+            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.platform()}; release profile of Cargo.toml; moto and the Mesh sandbox on loopback; "
+            f"{args.cold} cold starts, {args.warm} warm invocations (reconcile: {min(args.warm, 200)}).",
+            "",
+            "| function | init ms (median, range) | × hello | first response ms | warm p50 ms | warm p99 ms | peak RSS MB | binary MB | zip MB |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            lines.append(
+                f"| {r['function']} | {r['init_ms']:.1f} ({r['init_range'][0]:.1f}–{r['init_range'][1]:.1f}) | {r['init_ms'] / base['init_ms']:.2f} "
+                f"| {r['first_ms']:.1f} ({r['first_range'][0]:.1f}–{r['first_range'][1]:.1f}) | {r['p50']:.2f} | {r['p99']:.2f} "
+                f"| {r['rss_mb']:.1f} | {r['bin_mb']:.2f} | {r['zip_mb']:.2f} |")
+        lines.append("")
+        if args.receive_line:
+            notes.append(args.receive_line.strip())
+        lines += [f"- {n}" for n in notes]
+        fns = [r for r in rows if r["function"] != "bench-hello"]
+        targets = [
+            ("init ≤ 1.5× hello", all(r["init_ms"] <= 1.5 * base["init_ms"] for r in fns)),
+            ("first response ≤ 50 ms", all(r["first_ms"] <= 50 for r in fns)),
+            ("zip ≤ 3 MB", all(r["zip_mb"] <= 3 for r in fns)),
+            ("peak RSS ≤ 30 MB", all(r["rss_mb"] <= 30 for r in fns)),
+            ("no event lost or applied twice", exactly_once),
+        ]
+        lines.append("- targets: " + "; ".join(f"{t}: {'met' if ok else 'MISSED'}" for t, ok in targets))
+        table = "\n".join(lines)
+        print(table)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(table + "\n")
+    finally:
+        for p in (sandbox, moto):
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()

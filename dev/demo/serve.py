@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Serves the demo checkout page (this folder) on 127.0.0.1, stdlib only.
+
+/config.js is generated per run from the arguments and the DESTINATIONS environment variable the functions
+get too, so the page's asset picker and the link-token function never disagree and nothing is written
+into the source tree (make dev and make test can run side by side on different ports).
+"""
+import argparse
+import functools
+import http.server
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def page_config(api, sandbox):
+    destinations = json.loads(os.environ.get("DESTINATIONS") or "[]")
+    # The page needs what a customer picks from, not the merchant's addresses.
+    picker = [{"symbol": d["symbol"], "network": d["network"]} for d in destinations]
+    return {"linkTokenApi": api, "sandbox": sandbox, "destinations": picker}
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    config_js = b""
+
+    def do_GET(self):
+        if self.path.split("?")[0] == "/config.js":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/javascript; charset=utf-8")
+            self.send_header("Content-Length", str(len(self.config_js)))
+            self.end_headers()
+            self.wfile.write(self.config_js)
+            return
+        super().do_GET()
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--api", required=True, help="link-token function base URL")
+    ap.add_argument("--sandbox", required=True, help="Mesh sandbox base URL")
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(HERE, "vendor", "web-link-sdk.js")):
+        sys.exit("dev/demo/vendor/web-link-sdk.js is missing: run `make setup` (npm ci + bundle in dev/demo)")
+    Handler.config_js = ("window.DEMO_CONFIG = %s;\n" % json.dumps(page_config(args.api, args.sandbox))).encode()
+    handler = functools.partial(Handler, directory=HERE)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
+        print("demo page on http://127.0.0.1:%d/" % args.port, flush=True)
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

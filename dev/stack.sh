@@ -1,0 +1,102 @@
+# The local stack, shared by `make dev` (dev/dev.sh) and the browser test (dev/demo/browser-test.sh).
+# Sourced after dev/lib.sh, not run. The caller sets the ports (or takes the defaults) and STACK_LOGS,
+# calls stack_start, and must call stack_stop on exit (trap): every process runs in its own process
+# group, so stopping one also stops its children (cargo lambda watch's function processes).
+#
+#   moto          DynamoDB + Secrets Manager, table and secret bootstrapped
+#   mesh-sandbox  Mesh's API and its signed webhooks, delivered to the webhook function
+#   functions     the three functions under `cargo lambda watch` (AUTH_MODE=local)
+#   demo page     dev/demo, the checkout page on the real Mesh Web Link SDK
+
+MOTO_PORT=${MOTO_PORT:-5005}
+SANDBOX_PORT=${SANDBOX_PORT:-8787}
+LAMBDA_PORT=${LAMBDA_PORT:-9000}
+DEMO_PORT=${DEMO_PORT:-8080}
+STACK_TABLE=transfers
+STACK_SECRET=mesh/credentials
+STACK_LOGS=${STACK_LOGS:-$ROOT/.dev/logs}
+
+# A demo merchant: USDC on Base and Solana, ETH on Ethereum. Override with DESTINATIONS. The functions get
+# it as their DESTINATIONS, and the demo page builds its asset picker from the same value.
+STACK_DEMO_DESTINATIONS='[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"},{"symbol":"USDC","network":"Solana","address":"9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"},{"symbol":"ETH","network":"Ethereum","address":"0x2222222222222222222222222222222222222222"}]'
+
+STACK_GROUPS=()
+
+# stack_spawn NAME CMD...: runs CMD in its own process group, output to $STACK_LOGS/NAME.log.
+stack_spawn() {
+  local name=$1; shift
+  setsid "$@" > "$STACK_LOGS/$name.log" 2>&1 &
+  STACK_GROUPS+=($!)
+}
+
+# Every port must be free: another `make dev` may be running.
+stack_check_ports() {
+  local port
+  for port in "$MOTO_PORT" "$SANDBOX_PORT" "$LAMBDA_PORT" "$DEMO_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port is already in use (another make dev?). Set MOTO_PORT / SANDBOX_PORT / LAMBDA_PORT / DEMO_PORT." >&2
+      return 1
+    fi
+  done
+}
+
+# Starts everything; the workspace must be built (cargo build --workspace --bins).
+stack_start() {
+  mkdir -p "$STACK_LOGS"
+  stack_check_ports
+
+  step "moto on 127.0.0.1:$MOTO_PORT"
+  stack_spawn moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+  wait_port "$MOTO_PORT" 30 moto_server
+  python3 "$ROOT/dev/bootstrap.py" table --endpoint "http://127.0.0.1:$MOTO_PORT" --name "$STACK_TABLE"
+  python3 "$ROOT/dev/bootstrap.py" secret --endpoint "http://127.0.0.1:$MOTO_PORT" --name "$STACK_SECRET" \
+    --client-id sandbox-client-id --client-secret sandbox-client-secret --webhook-secret sandbox-webhook-secret
+
+  step "Mesh sandbox on 127.0.0.1:$SANDBOX_PORT"
+  # Debug builds on a busy machine can take longer than Mesh's default 200 ms to answer; a late answer
+  # only means a retry (a duplicate for the webhook), but a roomier timeout keeps the logs quiet.
+  stack_spawn mesh-sandbox "$ROOT/target/debug/mesh-sandbox" --port "$SANDBOX_PORT" \
+    --webhook-url "http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/" --webhook-secret sandbox-webhook-secret \
+    --webhook-timeout-ms "${SANDBOX_WEBHOOK_TIMEOUT_MS:-2000}"
+  wait_port "$SANDBOX_PORT" 30 mesh-sandbox
+
+  step "functions under cargo lambda watch on 127.0.0.1:$LAMBDA_PORT"
+  export DESTINATIONS="${DESTINATIONS:-$STACK_DEMO_DESTINATIONS}"
+  # RECONCILE_GRACE_SECONDS=0: locally, reconcile may repair a transfer the moment it settles (`make demo`).
+  export TRANSFERS_TABLE="$STACK_TABLE" MESH_SECRET_ID="$STACK_SECRET" MESH_ENV=sandbox \
+    MESH_API_BASE_URL="http://127.0.0.1:$SANDBOX_PORT" AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" \
+    AWS_LAMBDA_LOG_FORMAT=Text AUTH_MODE=local RECONCILE_GRACE_SECONDS="${RECONCILE_GRACE_SECONDS:-0}"
+  cd "$ROOT"  # cargo lambda watch builds and watches the workspace it is started in
+  stack_spawn functions cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
+  wait_port "$LAMBDA_PORT" 120 "cargo lambda watch"
+  # The first request to each function starts it (and compiles it if it is stale); do that now rather than
+  # make the first payment's webhook wait.
+  echo "starting the functions (first request to each)"
+  stack_warm "link-token/transfers/warm-up" -H 'x-local-user: warm-up'
+  stack_warm "webhook/" -X POST -d '{}'
+
+  step "demo checkout page on 127.0.0.1:$DEMO_PORT"
+  stack_spawn demo-page python3 "$ROOT/dev/demo/serve.py" --port "$DEMO_PORT" \
+    --api "http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token" --sandbox "http://127.0.0.1:$SANDBOX_PORT"
+  wait_port "$DEMO_PORT" 30 "demo page server"
+}
+
+# stack_warm PATH CURL-ARGS...: one request to a function, until it answers anything but a 5xx (300 s).
+stack_warm() {
+  local path=$1 code i; shift
+  for ((i = 0; i < 300; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "$@" "http://127.0.0.1:$LAMBDA_PORT/lambda-url/$path" || true)
+    if [[ $code =~ ^[1-4] ]]; then return 0; fi
+    sleep 1
+  done
+  echo "function at /lambda-url/$path did not answer (last HTTP status $code); see $STACK_LOGS/functions.log" >&2
+  return 1
+}
+
+stack_stop() {
+  local g
+  ((${#STACK_GROUPS[@]})) || return 0
+  for g in "${STACK_GROUPS[@]}"; do kill -- "-$g" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  STACK_GROUPS=()
+}
