@@ -20,15 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as their long form ({"Ref": ...},
+    {"Fn::Sub": ...}), the shape CloudFormation and the SAM translator work on. The table declaration
+    uses none, so what this script passes to CreateTable is plain data (dev/test_template.py checks)."""
 
 
 def _any_tag(loader, suffix, node):
     if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    return {f"Fn::{suffix}": value}
 
 
 CfnLoader.add_multi_constructor("!", _any_tag)
