@@ -76,6 +76,9 @@ class RuntimeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the second waits for a delayed ACK
+            # (~40 ms per invocation), which would be the harness's time, not the function's.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -119,9 +122,14 @@ class RuntimeApi:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a killed function drops its long poll; that is the end of a run, not an error
+
         self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
+        self.server = Server(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def invoke(self, event: dict, timeout: float = 30) -> tuple[float, dict, bool]:
@@ -137,8 +145,9 @@ class RuntimeApi:
         self.server.shutdown()
 
 
-def run_function(binary: Path, env: dict, events, rss: bool = False):
-    """Starts the binary, feeds it the events one by one; returns init, first response, latencies, RSS."""
+def run_function(binary: Path, env: dict, events, rss: bool = False, redeliver_5xx: bool = False):
+    """Starts the binary, feeds it the events one by one; returns init, first response, latencies, RSS.
+    With `redeliver_5xx`, an answer of 5xx is delivered again at the end (up to 3 times), as Mesh retries."""
     api = RuntimeApi()
     full_env = dict(os.environ, **env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.port}",
                     AWS_LAMBDA_FUNCTION_NAME=binary.name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
@@ -150,7 +159,7 @@ def run_function(binary: Path, env: dict, events, rss: bool = False):
         if not api.first_poll.wait(30):
             raise SystemExit(f"{binary.name} never polled the Runtime API")
         init_ms = (api.first_poll_at - started) * 1000
-        latencies, bodies, first_ms = [], [], None
+        latencies, bodies, first_ms, retry = [], [], None, []
         for event in events:
             latency, body, ok = api.invoke(event)
             if not ok:
@@ -159,6 +168,15 @@ def run_function(binary: Path, env: dict, events, rss: bool = False):
                 first_ms = (time.perf_counter() - started) * 1000
             latencies.append(latency * 1000)
             bodies.append(body)
+            if redeliver_5xx and isinstance(body, dict) and body.get("statusCode", 200) >= 500:
+                retry.append(event)
+        for _ in range(3):
+            again, retry = retry, []
+            for event in again:
+                _, body, _ = api.invoke(event)
+                bodies.append(body)
+                if isinstance(body, dict) and body.get("statusCode", 200) >= 500:
+                    retry.append(event)
         peak_kb = None
         if rss:
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
@@ -214,6 +232,8 @@ def main() -> None:
     ap.add_argument("--sandbox", default=str(ROOT / "target/release/mesh-sandbox"))
     ap.add_argument("--cold", type=int, default=7)
     ap.add_argument("--warm", type=int, default=1000)
+    ap.add_argument("--webhook-events", type=int, default=400,
+                    help="distinct webhook events (+10%% duplicates); moto copies the table on every transaction, so its cost grows with the table")
     ap.add_argument("--receive-line", default="", help="the line printed by the webhook_receive_bench example")
     ap.add_argument("--out", default=str(ROOT / "docs/bench.md"))
     args = ap.parse_args()
@@ -236,14 +256,14 @@ def main() -> None:
         }
         rows, notes = [], []
 
-        def measure(name: str, cold_event, warm_events, warm_n):
+        def measure(name: str, cold_event, warm_events, warm_n, redeliver_5xx=False):
             binary = bins / name
             inits, firsts = [], []
             for i in range(args.cold):
                 init_ms, first_ms, _, _, _ = run_function(binary, env, [cold_event(i)])
                 inits.append(init_ms)
                 firsts.append(first_ms)
-            _, _, lat, bodies, peak = run_function(binary, env, warm_events(warm_n), rss=True)
+            _, _, lat, bodies, peak = run_function(binary, env, warm_events(warm_n), rss=True, redeliver_5xx=redeliver_5xx)
             rows.append({
                 "function": name, "init_ms": statistics.median(inits), "init_range": (min(inits), max(inits)),
                 "first_ms": statistics.median(firsts), "first_range": (min(firsts), max(firsts)),
@@ -257,7 +277,7 @@ def main() -> None:
         txs = [json.loads(b["body"])["transactionId"] for b in minted if b and b.get("statusCode") == 201]
         now = int(time.time() * 1000)
         events = []
-        for i, tx in enumerate(txs[: args.warm // 2]):
+        for i, tx in enumerate(txs[: args.webhook_events // 2]):
             events.append((tx, f"evt-{i}-p", "Pending", now))
             events.append((tx, f"evt-{i}-s", "Succeeded", now + 1))
         unique = len(events)
@@ -269,6 +289,7 @@ def main() -> None:
             lambda i: webhook_event(f"txn_cold_{i}", f"cold-{i}", "Succeeded", now),
             lambda n: [webhook_event(*e) for e in events],
             len(events),
+            redeliver_5xx=True,
         )
         outcomes = {}
         for r in responses:
@@ -286,9 +307,11 @@ def main() -> None:
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
-        applied_or_kept = sum(v for k, v in outcomes.items() if k != "duplicate")
-        exactly_once = recorded == unique and outcomes.get("duplicate", 0) == len(events) - unique and applied_or_kept == unique
-        notes.append(f"webhook: {len(events)} deliveries ({unique} events, {len(events) - unique} duplicates) -> outcomes {outcomes}; "
+        # Exactly once: one event record per distinct EventId, and every delivery finally answered 200
+        # (5xx answers are delivered again, as Mesh would). Which copy of an event is answered "applied" and
+        # which "duplicate" depends on the shuffle and on SDK retries, so the answers are reported, not judged.
+        exactly_once = recorded == unique and not any(k.startswith("http") for k in outcomes)
+        notes.append(f"webhook: {len(events)} deliveries ({unique} events, {len(events) - unique} duplicates, shuffled; 5xx delivered again) -> answers {outcomes}; "
                      f"event records in DynamoDB: {recorded}; exactly once: {'yes' if exactly_once else 'NO'}")
         measure("reconcile", lambda i: {}, lambda n: [{} for _ in range(n)], min(args.warm, 200))
 

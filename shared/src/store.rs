@@ -307,6 +307,19 @@ fn status_update_parts(update: &StatusUpdate) -> Result<UpdateParts, StoreError>
     Ok(UpdateParts { expression, values })
 }
 
+/// A transaction's idempotency token (at most 36 characters): one per (event, version read), so a
+/// re-planned attempt after a lost race is a new request.
+fn request_token(event: &EventRecord, change: &TransferChange) -> String {
+    use sha2::Digest;
+    let version = match change {
+        TransferChange::Status { expected_version, .. } | TransferChange::Refund { expected_version, .. } => {
+            *expected_version
+        }
+    };
+    let digest = sha2::Sha256::digest(format!("{}:{version}", event.event_id).as_bytes());
+    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
+}
+
 fn reason_code(reasons: &[CancellationReason], i: usize) -> Option<&str> {
     reasons.get(i).and_then(|r| r.code()).filter(|c| *c != "None")
 }
@@ -488,6 +501,9 @@ impl TransferStore for DynamoTransferStore {
         let result = self
             .client
             .transact_write_items()
+            // The same token on the SDK's own retries makes an attempt that timed out after committing
+            // come back as success, not as a cancelled duplicate (DynamoDB keeps tokens 10 minutes).
+            .client_request_token(request_token(event, change))
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(self.change_update(change)?).build())
             .send()
