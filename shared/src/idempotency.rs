@@ -3,7 +3,7 @@
 //! gets the stored answer; the same key with another body is refused; a concurrent duplicate is told
 //! to retry; a crashed attempt's lock lapses at its deadline. Keys are scoped to function and user.
 
-use crate::store::{StoreError, unavailable};
+use crate::store::{StoreError, n, unavailable};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use sha2::{Digest, Sha256};
@@ -92,9 +92,6 @@ impl DynamoIdempotencyStore {
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
-}
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn read(item: &HashMap<String, AttributeValue>) -> Option<Record> {

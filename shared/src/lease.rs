@@ -10,6 +10,7 @@
 //! - A checkpoint is written with the writer's fence and refused if a later holder has written one:
 //!   a run that outlived its lease cannot move the checkpoint back.
 
+use crate::store::n;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -116,22 +117,12 @@ impl DynamoLeaseStore {
     }
 }
 
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn unavailable<E, R>(err: SdkError<E, R>) -> LeaseError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let detail = match &err {
-        SdkError::ServiceError(e) => e.err().code().unwrap_or("service error").to_string(),
-        SdkError::TimeoutError(_) => "timeout".into(),
-        SdkError::DispatchFailure(_) => "dispatch failure".into(),
-        _ => "unreadable response".into(),
-    };
-    LeaseError::Unavailable(detail)
+    LeaseError::Unavailable(crate::store::sdk_error_detail(&err))
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64, LeaseError> {

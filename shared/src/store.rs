@@ -243,13 +243,21 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let detail = match &err {
+    StoreError::Unavailable(sdk_error_detail(&err))
+}
+
+/// What an SDK failure was, in words safe for logs: the service's error code or the transport's kind.
+pub(crate) fn sdk_error_detail<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match err {
         SdkError::ServiceError(e) => e.err().code().unwrap_or("service error").to_string(),
         SdkError::TimeoutError(_) => "timeout".into(),
         SdkError::DispatchFailure(_) => "dispatch failure".into(),
         _ => "unreadable response".into(),
-    };
-    StoreError::Unavailable(detail)
+    }
 }
 
 /// The forward-only rule as a DynamoDB condition: a higher rank, or the same status with a newer event.
@@ -262,7 +270,7 @@ struct UpdateParts {
     values: HashMap<String, AttributeValue>,
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
