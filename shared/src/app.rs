@@ -1,5 +1,6 @@
 //! What every function builds once per cold start and shares through an `Arc` across invocations:
-//! configuration, the AWS clients, the Mesh secret cache, the transfer store and the Mesh client.
+//! configuration, the AWS clients, the Mesh secret cache and the transfer store; the Mesh client for the
+//! functions that call Mesh.
 
 use crate::config::{ConfigError, CoreConfig};
 use crate::mesh::{HttpOptions, MeshClient, MeshError};
@@ -18,7 +19,6 @@ pub struct Deps {
     pub config: CoreConfig,
     pub secrets: SecretCache<SecretsManagerSource>,
     pub store: DynamoTransferStore,
-    pub mesh: MeshClient,
     /// For adapters beyond the transfer store (idempotency, the reconcile lease) on the same table.
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
@@ -34,7 +34,13 @@ impl Deps {
         );
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let store = DynamoTransferStore::new(dynamodb.clone(), config.transfers_table.clone());
-        let mesh = MeshClient::new(config.mesh_base_url.clone(), HttpOptions::default())?;
-        Ok(Self { config, secrets, store, mesh, dynamodb })
+        Ok(Self { config, secrets, store, dynamodb })
+    }
+
+    /// The Mesh client, for the functions that call Mesh (link-token, reconcile). Not part of `init`:
+    /// building it loads the system's root certificates, which was 45 % of the webhook's init
+    /// instructions (callgrind), and the webhook never calls Mesh.
+    pub fn mesh_client(&self) -> Result<MeshClient, InitError> {
+        Ok(MeshClient::new(self.config.mesh_base_url.clone(), HttpOptions::default())?)
     }
 }

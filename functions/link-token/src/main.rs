@@ -17,12 +17,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("link-token");
     let deps = shared::app::Deps::init().await?;
+    let mesh = deps.mesh_client()?;
     let auth = handler::AuthMode::from_source(&ProcessEnv, deps.config.mesh_env)?;
     let destinations = Destinations::from_env()?;
     let policy = LinkPolicy::from_source(&ProcessEnv)?;
     let idempotency = DynamoIdempotencyStore::new(deps.dynamodb.clone(), deps.config.transfers_table.clone());
     let service =
-        Arc::new(service::LinkService::new(deps.store, idempotency, deps.secrets, deps.mesh, destinations, policy));
+        Arc::new(service::LinkService::new(deps.store, idempotency, deps.secrets, mesh, destinations, policy));
     lambda_http::run(lambda_http::service_fn(move |request| {
         let service = service.clone();
         async move {

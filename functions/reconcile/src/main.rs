@@ -6,11 +6,13 @@ mod handler;
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::app::Deps;
 use shared::lease::DynamoLeaseStore;
+use shared::mesh::MeshClient;
 use shared::reconcile::{Reconciler, Settings};
 use std::sync::Arc;
 
 struct App {
     deps: Deps,
+    mesh: MeshClient,
     leases: DynamoLeaseStore,
     settings: Settings,
 }
@@ -22,7 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps::init().await?;
     let settings = Settings::from_env()?;
     let leases = DynamoLeaseStore::new(deps.dynamodb.clone(), deps.config.transfers_table.clone(), "reconcile");
-    let app = Arc::new(App { deps, leases, settings });
+    let mesh = deps.mesh_client()?;
+    let app = Arc::new(App { deps, mesh, leases, settings });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         async move {
@@ -30,7 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 store: &app.deps.store,
                 leases: &app.leases,
                 secrets: &app.deps.secrets,
-                mesh: &app.deps.mesh,
+                mesh: &app.mesh,
                 settings: &app.settings,
             };
             let result = handler::handle(&reconciler, event).await;
