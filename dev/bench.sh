@@ -11,7 +11,7 @@ step "release build (the workspace's release profile)"
 cargo build --release --workspace --bins
 
 step "webhook handling without DynamoDB (10,000 signed deliveries + 10% duplicates)"
-receive=$(cargo run --release --quiet -p shared --example webhook_receive_bench -- 10000 | tail -1)
+receive=$(cargo run --release --quiet -p webhook --example webhook_receive_bench -- 10000 | tail -1)
 echo "$receive"
 
 step "cold start, latency, memory and size per function"

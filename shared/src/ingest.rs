@@ -2,11 +2,11 @@
 //! plan and the same atomic write for both, so neither can undo the other. `plan` is pure; `ingest`
 //! runs it against a store with optimistic locking and retries a lost race.
 
-use crate::ids::{EventId, TransactionId, TransferId};
-use crate::store::{EventRecord, StatusUpdate, StoreError, TransferChange, TransferStore};
-use crate::transfer::{
+use crate::domain::ids::{EventId, TransactionId, TransferId};
+use crate::domain::transfer::{
     Decision, Mismatch, Received, RefundStatus, ReportedStatus, TransferRecord, TransferStatus, Unchanged, decide,
 };
+use crate::storage::{EventRecord, StatusUpdate, StoreError, TransferChange, TransferStore};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -222,8 +222,8 @@ pub async fn ingest<S: TransferStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::UserId;
-    use crate::transfer::OfferedDestination;
+    use crate::domain::ids::UserId;
+    use crate::domain::transfer::OfferedDestination;
 
     fn record() -> TransferRecord {
         let mut r =

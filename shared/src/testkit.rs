@@ -110,8 +110,8 @@ pub fn create_table() -> String {
 /// A secret source that always answers the same JSON (for tests of code above the secret cache).
 pub struct StaticSecret(pub String);
 
-impl crate::secrets::SecretSource for StaticSecret {
-    async fn fetch(&self) -> Result<String, crate::secrets::SecretsError> {
+impl crate::runtime::secrets::SecretSource for StaticSecret {
+    async fn fetch(&self) -> Result<String, crate::runtime::secrets::SecretsError> {
         Ok(self.0.clone())
     }
 }

@@ -2,10 +2,10 @@
 //! the transfer ends in the right state and never moves backwards on the way.
 
 use proptest::prelude::*;
-use shared::ids::{EventId, TransactionId, TransferId, UserId};
+use shared::domain::ids::{EventId, TransactionId, TransferId, UserId};
+use shared::domain::transfer::{Received, ReportedStatus, TransferRecord, TransferStatus};
 use shared::ingest::{Outcome, Report, ReportSource, ingest};
-use shared::store::{MemoryTransferStore, TransferStore};
-use shared::transfer::{Received, ReportedStatus, TransferRecord, TransferStatus};
+use shared::storage::{MemoryTransferStore, TransferStore};
 
 /// A transfer's true history: some pending updates, then one terminal event.
 fn history() -> impl Strategy<Value = Vec<(&'static str, i64)>> {

@@ -7,7 +7,7 @@ use shared::mesh::{
     HttpOptions, LinkTokenRequest, LinkTokenTransferOptions, MeshClient, MeshError, ToAddress, TransferModelStatus,
     TransferQuery,
 };
-use shared::secrets::MeshSecrets;
+use shared::runtime::secrets::MeshSecrets;
 use std::time::Duration;
 use url::Url;
 use wiremock::matchers::{body_json, header, method, path, query_param};

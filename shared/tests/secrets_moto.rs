@@ -2,7 +2,7 @@
 
 use aws_sdk_secretsmanager::Client;
 use secrecy::ExposeSecret;
-use shared::secrets::{SecretCache, SecretSource, SecretsError, SecretsManagerSource};
+use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError, SecretsManagerSource};
 use shared::testkit;
 use std::time::Duration;
 

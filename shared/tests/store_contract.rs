@@ -1,15 +1,15 @@
 //! The store contract, run against DynamoDB on moto (over the real API, on a table created from
 //! template.yaml) and against the in-memory twin: the two must behave the same.
 
-use shared::ids::{EventId, TransactionId, TransferId, UserId};
+use shared::domain::ids::{EventId, TransactionId, TransferId, UserId};
+use shared::domain::transfer::{
+    Decision, OfferedDestination, Progress, Received, ReportedStatus, TransferRecord, TransferStatus, decide,
+};
 use shared::ingest::{Outcome, Report, ReportSource, ingest};
-use shared::store::{
+use shared::storage::{
     DynamoTransferStore, EventRecord, MemoryTransferStore, StatusUpdate, StoreError, TransferChange, TransferStore,
 };
 use shared::testkit;
-use shared::transfer::{
-    Decision, OfferedDestination, Progress, Received, ReportedStatus, TransferRecord, TransferStatus, decide,
-};
 use std::sync::Arc;
 
 async fn dynamo() -> DynamoTransferStore {
@@ -223,7 +223,7 @@ async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
     let refund = TransferChange::Refund {
         id: r.transaction_id.clone(),
         expected_version: 2,
-        refund: shared::transfer::RefundStatus::Pending,
+        refund: shared::domain::transfer::RefundStatus::Pending,
         now: 99,
     };
     let e2 = event(&format!("{id}-r"), NOW_MS, NOW_MS / 1000 + 3600);
@@ -231,7 +231,7 @@ async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
     assert_eq!(
         (after.status, after.refund, after.version),
-        (TransferStatus::Pending, Some(shared::transfer::RefundStatus::Pending), 3)
+        (TransferStatus::Pending, Some(shared::domain::transfer::RefundStatus::Pending), 3)
     );
 }
 
@@ -242,7 +242,7 @@ fn report(r: &TransferRecord, event_id: &str, status: &str, at: i64) -> Report {
         transfer_id: TransferId::parse("3d6c1f0e-52a4-4c3e-9d7b-0f1e2a3b4c5d").unwrap(),
         transaction_id: Some(r.transaction_id.clone()),
         user_id: Some(r.user_id.to_string()),
-        status: shared::transfer::ReportedStatus::parse(status),
+        status: shared::domain::transfer::ReportedStatus::parse(status),
         event_at: Some(at),
         tx_hash: None,
         received: Received::default(),
@@ -311,7 +311,7 @@ async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore>(s
         seen.extend(page.into_iter().map(|r| r.transaction_id));
         match next {
             Some(c) => {
-                let decoded = shared::store::PageCursor::decode(&c.encode()).unwrap();
+                let decoded = shared::storage::PageCursor::decode(&c.encode()).unwrap();
                 assert_eq!(decoded, c, "the opaque cursor round-trips");
                 cursor = Some(decoded);
             }
@@ -325,7 +325,7 @@ async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore>(s
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
         mod memory {
-            $(#[tokio::test] async fn $case() { super::$case(&shared::store::MemoryTransferStore::default()).await; })+
+            $(#[tokio::test] async fn $case() { super::$case(&shared::storage::MemoryTransferStore::default()).await; })+
         }
         mod dynamodb_on_moto {
             $(#[tokio::test] async fn $case() { super::$case(&super::dynamo().await).await; })+

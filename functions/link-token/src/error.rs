@@ -1,4 +1,4 @@
-use shared::link::LinkError;
+use crate::link::LinkError;
 use std::time::Duration;
 
 /// Every way a request can fail, mapped once to an HTTP status, a stable `code` and a message that

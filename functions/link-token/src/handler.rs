@@ -1,13 +1,13 @@
 use crate::error::ApiError;
+use crate::idempotency::IdempotencyStore;
+use crate::link::{LinkTokenBody, mesh_user_id};
 use crate::service::{LinkService, page_json};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::config::{ConfigError, EnvSource, MeshEnv};
-use shared::idempotency::IdempotencyStore;
-use shared::ids::UserId;
-use shared::link::{LinkTokenBody, mesh_user_id};
-use shared::secrets::SecretSource;
-use shared::store::TransferStore;
+use shared::domain::ids::UserId;
+use shared::runtime::config::{ConfigError, EnvSource, MeshEnv};
+use shared::runtime::secrets::SecretSource;
+use shared::storage::TransferStore;
 
 pub const AUTH_MODE: &str = "AUTH_MODE";
 /// The header trusted for the user in local mode only.
@@ -95,7 +95,7 @@ async fn route<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
         ("POST", ["link-tokens"]) => {
             let body = parse_body(request.body().as_ref())?;
             let key = request.headers().get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
-            let now = shared::time::now_millis();
+            let now = shared::domain::time::now_millis();
             let deadline = request
                 .lambda_context_ref()
                 .and_then(|c| i64::try_from(c.deadline).ok())

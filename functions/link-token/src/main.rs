@@ -1,22 +1,17 @@
 //! Wiring only: configuration and clients are built once per cold start and shared by every
 //! invocation through an `Arc`; the handler module maps requests to the use cases in `service`.
 
-mod error;
-mod handler;
-mod service;
-#[cfg(test)]
-mod tests;
-
-use shared::config::{Destinations, ProcessEnv};
-use shared::idempotency::DynamoIdempotencyStore;
-use shared::link::LinkPolicy;
+use link_token::idempotency::DynamoIdempotencyStore;
+use link_token::link::LinkPolicy;
+use link_token::{handler, service};
+use shared::runtime::config::{Destinations, ProcessEnv};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    shared::metrics::init("link-token");
-    let deps = shared::app::Deps::init().await?;
+    shared::runtime::telemetry::init();
+    shared::runtime::metrics::init("link-token");
+    let deps = shared::runtime::app::Deps::init().await?;
     let mesh = deps.mesh_client()?;
     let auth = handler::AuthMode::from_source(&ProcessEnv, deps.config.mesh_env)?;
     let destinations = Destinations::from_env()?;
@@ -28,7 +23,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         let service = service.clone();
         async move {
             let response = handler::handle(service.as_ref(), auth, request).await;
-            shared::metrics::flush();
+            shared::runtime::metrics::flush();
             response
         }
     }))

@@ -2,16 +2,16 @@
 //! user's transfers. HTTP stays in `handler.rs`.
 
 use crate::error::ApiError;
+use crate::idempotency::{self, Begin, IdempotencyStore, Window};
+use crate::link::{self, LinkPolicy, LinkTokenBody, ResolvedDestination};
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::Destinations;
-use shared::idempotency::{self, Begin, IdempotencyStore, Window};
-use shared::ids::{TransactionId, UserId};
-use shared::link::{self, LinkPolicy, LinkTokenBody, ResolvedDestination};
+use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::transfer::{Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus};
 use shared::mesh::{MeshClient, MeshError};
-use shared::secrets::{MeshSecrets, SecretCache, SecretSource};
-use shared::store::{PageCursor, StoreError, TransferStore};
-use shared::transfer::{Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus};
+use shared::runtime::config::Destinations;
+use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource};
+use shared::storage::{PageCursor, StoreError, TransferStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;

@@ -2,15 +2,15 @@
 //! in memory; one end-to-end test runs the same flow on DynamoDB over moto.
 
 use crate::handler::{AuthMode, handle};
+use crate::idempotency::{DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore};
+use crate::link::LinkPolicy;
 use crate::service::LinkService;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::config::{Destinations, MeshEnv};
-use shared::idempotency::{DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore};
-use shared::link::LinkPolicy;
 use shared::mesh::{HttpOptions, MeshClient};
-use shared::secrets::SecretCache;
-use shared::store::{DynamoTransferStore, MemoryTransferStore, TransferStore};
+use shared::runtime::config::{Destinations, MeshEnv};
+use shared::runtime::secrets::SecretCache;
+use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit::{self, StaticSecret};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -249,12 +249,12 @@ async fn idempotency_keys_replay_refuse_reuse_and_block_concurrent_duplicates() 
     assert_ne!(theirs["transactionId"], first["transactionId"]);
 
     // A concurrent duplicate: the first request still holds the key.
-    let key = shared::idempotency::scoped_key("link-token", "u3", "k-busy");
+    let key = crate::idempotency::scoped_key("link-token", "u3", "k-busy");
     let payload =
-        shared::idempotency::payload_hash(&serde_json::to_vec(&shared::link::LinkTokenBody::default()).unwrap());
-    let now = shared::time::now_millis();
+        crate::idempotency::payload_hash(&serde_json::to_vec(&crate::link::LinkTokenBody::default()).unwrap());
+    let now = shared::domain::time::now_millis();
     let window =
-        shared::idempotency::Window { now_ms: now, in_progress_until_ms: now + 60_000, expires_at_s: now / 1000 + 600 };
+        crate::idempotency::Window { now_ms: now, in_progress_until_ms: now + 60_000, expires_at_s: now / 1000 + 600 };
     w.service.idempotency.begin(&key, &payload, window).await.unwrap();
     let (status, err, _) = call(&w.service, &create_event(json!({}), Some("u3"), Some("k-busy"))).await;
     assert_eq!((status, err["code"].as_str()), (409, Some("request_in_progress")));
@@ -412,7 +412,7 @@ mod openapi {
 
     #[test]
     fn request_schema_is_exactly_the_accepted_body() {
-        let full = shared::link::LinkTokenBody {
+        let full = crate::link::LinkTokenBody {
             amount_in_fiat: Some(1.into()),
             symbol: Some("s".into()),
             network: Some("n".into()),
@@ -437,15 +437,15 @@ mod openapi {
         let schema = &doc["components"]["schemas"]["LinkToken"];
         assert_eq!(keys(&schema["properties"]), keys(&serde_json::to_value(minted).unwrap()));
 
-        let mut record = shared::transfer::TransferRecord::created(
-            shared::ids::TransactionId::generate(),
-            shared::ids::UserId::parse("u").unwrap(),
+        let mut record = shared::domain::transfer::TransferRecord::created(
+            shared::domain::ids::TransactionId::generate(),
+            shared::domain::ids::UserId::parse("u").unwrap(),
             1,
         );
-        record.refund = Some(shared::transfer::RefundStatus::Pending);
+        record.refund = Some(shared::domain::transfer::RefundStatus::Pending);
         record.order_id = Some("o".into());
         record.expected_amount_fiat = Some(1.into());
-        record.offered = vec![shared::transfer::OfferedDestination {
+        record.offered = vec![shared::domain::transfer::OfferedDestination {
             symbol: "s".into(),
             network_id: "i".into(),
             network_name: "n".into(),
@@ -453,7 +453,7 @@ mod openapi {
         }];
         record.received = Some(Default::default());
         record.tx_hash = Some("h".into());
-        record.mismatches = vec![shared::transfer::Mismatch::Token];
+        record.mismatches = vec![shared::domain::transfer::Mismatch::Token];
         let view = serde_json::to_value(crate::service::TransferView::from(record)).unwrap();
         let schema = &doc["components"]["schemas"]["Transfer"];
         assert_eq!(keys(&schema["properties"]), keys(&view));
@@ -474,7 +474,7 @@ mod openapi {
             ApiError::Unauthenticated,
             ApiError::InProgress,
             ApiError::KeyReused,
-            ApiError::Link(shared::link::LinkError::UnknownSymbol),
+            ApiError::Link(crate::link::LinkError::UnknownSymbol),
             ApiError::MeshRejected("x".into()),
         ] {
             assert!(sent.contains(e.code()), "{}", e.code());
@@ -489,8 +489,8 @@ mod openapi {
 async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode};
-    use shared::webhook::{Delivery, WebhookSettings, receive};
     use std::sync::Arc;
+    use webhook::receive::{Delivery, WebhookSettings, receive};
 
     let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
     let table = testkit::create_table();
@@ -504,7 +504,7 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
                 let delivery = Delivery {
                     method: "POST",
                     body: &body,
-                    signature: headers.get(shared::signature::HEADER).map(|v| v.as_bytes()),
+                    signature: headers.get(shared::mesh::signature::HEADER).map(|v| v.as_bytes()),
                     source_ip: Some("127.0.0.1"),
                 };
                 match receive(
@@ -512,7 +512,7 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
                     keys.as_ref(),
                     &WebhookSettings::default(),
                     delivery,
-                    shared::time::now_millis(),
+                    shared::domain::time::now_millis(),
                 )
                 .await
                 {

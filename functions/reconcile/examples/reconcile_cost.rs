@@ -14,16 +14,16 @@
 //! reads it, which the request counts show (DynamoDB requests are counted by an SDK interceptor,
 //! retries included).
 
+use reconcile::lease::{Acquired, Checkpoint, DynamoLeaseStore, LeaseStore, MemoryLeaseStore};
+use reconcile::run::{Deadline, Reconciler, Settings};
 use serde_json::json;
-use shared::ids::{TransactionId, UserId};
-use shared::lease::{Acquired, Checkpoint, DynamoLeaseStore, LeaseStore, MemoryLeaseStore};
+use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::time::now_millis;
+use shared::domain::transfer::{TransferRecord, TransferStatus};
 use shared::mesh::{HttpOptions, MeshClient};
-use shared::reconcile::{Deadline, Reconciler, Settings};
-use shared::secrets::{SecretCache, SecretSource, SecretsError};
-use shared::store::{DynamoTransferStore, MemoryTransferStore, TransferStore};
+use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
+use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit;
-use shared::time::now_millis;
-use shared::transfer::{TransferRecord, TransferStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,7 +100,7 @@ async fn run_once<T: TransferStore, L: LeaseStore>(
     store: &T,
     leases: &L,
     mesh: &MeshClient,
-) -> Result<shared::reconcile::Summary, Box<dyn std::error::Error>> {
+) -> Result<reconcile::run::Summary, Box<dyn std::error::Error>> {
     let settings = Settings::default();
     let secrets = SecretCache::new(SandboxSecret, Duration::from_secs(300));
     let reconciler = Reconciler { store, leases, secrets: &secrets, mesh, settings: &settings };

@@ -1,9 +1,9 @@
+use crate::lease::LeaseStore;
+use crate::run::{Deadline, ReconcileError, Reconciler, Summary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
-use shared::lease::LeaseStore;
-use shared::reconcile::{Deadline, ReconcileError, Reconciler, Summary};
-use shared::secrets::SecretSource;
-use shared::store::TransferStore;
+use shared::runtime::secrets::SecretSource;
+use shared::storage::TransferStore;
 use std::time::Duration;
 
 /// What the EventBridge Scheduler target delivers: its `Input` as-is, `{}` in the template
@@ -41,7 +41,7 @@ pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
 ) -> Result<Summary, HandlerError> {
     let LambdaEvent { payload, context } = event;
     serde_json::from_value::<Option<ScheduleInput>>(payload).map_err(HandlerError::Input)?;
-    let now = shared::time::now_millis();
+    let now = shared::domain::time::now_millis();
     let deadline = match i64::try_from(context.deadline) {
         Ok(at) if at > now => Deadline::at_epoch_ms(at, now),
         _ => Deadline::after(FALLBACK_RUN_TIME, now),
@@ -82,12 +82,12 @@ pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lease::{Acquired, MemoryLeaseStore};
+    use crate::run::{RunStatus, Settings};
     use lambda_runtime::Context;
-    use shared::lease::{Acquired, MemoryLeaseStore};
     use shared::mesh::{HttpOptions, MeshClient};
-    use shared::reconcile::{RunStatus, Settings};
-    use shared::secrets::{SecretCache, SecretsError};
-    use shared::store::MemoryTransferStore;
+    use shared::runtime::secrets::{SecretCache, SecretsError};
+    use shared::storage::MemoryTransferStore;
 
     struct SandboxSecret;
 
@@ -103,7 +103,7 @@ mod tests {
     }
 
     fn event(payload: serde_json::Value, request_id: &str) -> LambdaEvent<serde_json::Value> {
-        let deadline = u64::try_from(shared::time::now_millis() + 120_000).unwrap();
+        let deadline = u64::try_from(shared::domain::time::now_millis() + 120_000).unwrap();
         let mut context = Context::default();
         context.request_id = request_id.into();
         context.deadline = deadline;
@@ -124,7 +124,7 @@ mod tests {
         assert_eq!((summary.status, summary.run_id.as_str()), (RunStatus::Completed, "req-1"));
         assert_eq!((summary.pages, summary.mesh_calls), (1, 1), "an empty sandbox is one empty page");
 
-        let now = shared::time::now_millis();
+        let now = shared::domain::time::now_millis();
         assert!(matches!(leases.acquire("other-run", now, now + 60_000).await.unwrap(), Acquired::Granted(_)));
         let summary = handle(&reconciler, event(fixture(), "req-2")).await.unwrap();
         assert_eq!(summary.status, RunStatus::LeaseHeld);

@@ -1,13 +1,11 @@
 //! Wiring only: configuration and clients are built once per cold start and shared by every
 //! invocation through an `Arc`; the handler module runs one reconciliation pass.
 
-mod handler;
-
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::app::Deps;
-use shared::lease::DynamoLeaseStore;
+use reconcile::lease::DynamoLeaseStore;
+use reconcile::run::{Reconciler, Settings};
 use shared::mesh::MeshClient;
-use shared::reconcile::{Reconciler, Settings};
+use shared::runtime::app::Deps;
 use std::sync::Arc;
 
 struct App {
@@ -19,8 +17,8 @@ struct App {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    shared::metrics::init("reconcile");
+    shared::runtime::telemetry::init();
+    shared::runtime::metrics::init("reconcile");
     let deps = Deps::init().await?;
     let settings = Settings::from_env()?;
     let leases = DynamoLeaseStore::new(deps.dynamodb.clone(), deps.config.transfers_table.clone(), "reconcile");
@@ -36,8 +34,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 mesh: &app.mesh,
                 settings: &app.settings,
             };
-            let result = handler::handle(&reconciler, event).await;
-            shared::metrics::flush();
+            let result = reconcile::handler::handle(&reconciler, event).await;
+            shared::runtime::metrics::flush();
             result
         }
     }))

@@ -1,7 +1,7 @@
+use crate::receive::{Accepted, Delivery, WebhookError, WebhookKeys, WebhookSettings, receive};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::store::TransferStore;
-use shared::webhook::{Accepted, Delivery, WebhookError, WebhookKeys, WebhookSettings, receive};
+use shared::storage::TransferStore;
 
 /// Maps a function-URL request to one delivery and the result to Mesh's answer: 200 once the event
 /// is durable (or known), a JSON error with a stable `code` otherwise. Logs carry ids, never the
@@ -19,10 +19,10 @@ pub async fn handle<S: TransferStore, K: WebhookKeys>(
     let delivery = Delivery {
         method: request.method().as_str(),
         body: request.body().as_ref(),
-        signature: request.headers().get(shared::signature::HEADER).map(|v| v.as_bytes()),
+        signature: request.headers().get(shared::mesh::signature::HEADER).map(|v| v.as_bytes()),
         source_ip: source_ip.as_deref(),
     };
-    let result = receive(store, keys, settings, delivery, shared::time::now_millis()).await;
+    let result = receive(store, keys, settings, delivery, shared::domain::time::now_millis()).await;
     Ok(respond(result))
 }
 
@@ -71,10 +71,10 @@ fn json(status: u16, body: serde_json::Value) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ids::{TransactionId, UserId};
-    use shared::secrets::{MeshSecrets, SecretsError};
-    use shared::store::MemoryTransferStore;
-    use shared::transfer::{TransferRecord, TransferStatus};
+    use shared::domain::ids::{TransactionId, UserId};
+    use shared::domain::transfer::{TransferRecord, TransferStatus};
+    use shared::runtime::secrets::{MeshSecrets, SecretsError};
+    use shared::storage::MemoryTransferStore;
     use std::sync::Arc;
 
     struct Keys(Arc<MeshSecrets>);
@@ -174,8 +174,10 @@ mod tests {
         static CAPTURE: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
         CAPTURE.get_or_init(|| {
             let captured = Captured::default();
-            let subscriber =
-                shared::telemetry::json_subscriber(tracing_subscriber::EnvFilter::new("debug"), captured.clone());
+            let subscriber = shared::runtime::telemetry::json_subscriber(
+                tracing_subscriber::EnvFilter::new("debug"),
+                captured.clone(),
+            );
             tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
             captured
         })

@@ -3,7 +3,7 @@ use super::models::{
     ApiResult, LinkToken, LinkTokenRequest, Network, NetworksContent, RawLinkToken, TransferModel, TransferPage,
     TransferQuery,
 };
-use crate::secrets::MeshSecrets;
+use crate::runtime::secrets::MeshSecrets;
 use reqwest::{Method, StatusCode, header};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;

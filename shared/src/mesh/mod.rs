@@ -4,6 +4,7 @@
 mod client;
 mod error;
 pub mod models;
+pub mod signature;
 
 pub use client::{HttpOptions, MeshClient, TransferPages};
 pub use error::MeshError;

@@ -1,6 +1,6 @@
 //! The idempotency contract (I5–I7) on DynamoDB over moto and in memory.
 
-use shared::idempotency::{Begin, DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore, Window};
+use link_token::idempotency::{Begin, DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore, Window};
 use shared::testkit;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -58,7 +58,7 @@ async fn dynamo() -> DynamoIdempotencyStore {
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
         mod memory {
-            $(#[tokio::test] async fn $case() { super::$case(&shared::idempotency::MemoryIdempotencyStore::default()).await; })+
+            $(#[tokio::test] async fn $case() { super::$case(&link_token::idempotency::MemoryIdempotencyStore::default()).await; })+
         }
         mod dynamodb_on_moto {
             $(#[tokio::test] async fn $case() { super::$case(&super::dynamo().await).await; })+

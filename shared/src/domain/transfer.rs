@@ -2,7 +2,7 @@
 //! what Mesh reports may move it. No I/O here; the store encodes the same rules as DynamoDB
 //! conditions and its tests prove the two agree.
 
-use crate::ids::{TransactionId, TransferId, UserId};
+use crate::domain::ids::{TransactionId, TransferId, UserId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;

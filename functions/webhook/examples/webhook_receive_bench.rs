@@ -2,17 +2,17 @@
 //! and the in-memory store, for N signed deliveries with 10 % duplicates. Prints p50/p99/max and checks
 //! that every event was applied exactly once.
 //!
-//!   cargo run --release -p shared --example webhook_receive_bench -- [N]
+//!   cargo run --release -p webhook --example webhook_receive_bench -- [N]
 
-use shared::ids::{TransactionId, UserId};
+use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::transfer::{TransferRecord, TransferStatus};
 use shared::ingest::Outcome;
-use shared::secrets::{MeshSecrets, SecretsError};
-use shared::signature::sign;
-use shared::store::{MemoryTransferStore, TransferStore};
-use shared::transfer::{TransferRecord, TransferStatus};
-use shared::webhook::{Delivery, WebhookKeys, WebhookSettings, receive};
+use shared::mesh::signature::sign;
+use shared::runtime::secrets::{MeshSecrets, SecretsError};
+use shared::storage::{MemoryTransferStore, TransferStore};
 use std::sync::Arc;
 use std::time::Instant;
+use webhook::receive::{Delivery, WebhookKeys, WebhookSettings, receive};
 
 struct Keys(Arc<MeshSecrets>);
 
@@ -36,7 +36,7 @@ async fn main() {
     let keys = Keys(Arc::new(MeshSecrets::parse(secret).unwrap()));
     let store = MemoryTransferStore::default();
     let settings = WebhookSettings::default();
-    let now = shared::time::now_millis();
+    let now = shared::domain::time::now_millis();
 
     // n / 2 transfers, each with a Pending and a Succeeded event; every tenth delivery is a retry.
     let mut bodies = Vec::with_capacity(n + n / 10);

@@ -3,10 +3,10 @@
 //! gets the stored answer; the same key with another body is refused; a concurrent duplicate is told
 //! to retry; a crashed attempt's lock lapses at its deadline. Keys are scoped to function and user.
 
-use crate::store::{StoreError, n, unavailable};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use sha2::{Digest, Sha256};
+use shared::storage::{StoreError, n, unavailable};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;

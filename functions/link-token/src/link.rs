@@ -2,13 +2,13 @@
 //! merchant configured (pick a symbol or network, an amount within bounds, an integration to open,
 //! ask for a Paylink); destinations, networks and the transaction id always come from here.
 
-use crate::config::{ConfigError, Destination, Destinations, EnvSource, NetworkRef};
-use crate::ids::{TransactionId, UserId};
-use crate::mesh::{FundingOptions, LinkTokenRequest, LinkTokenTransferOptions, Network, ToAddress, TransferType};
-use crate::transfer::OfferedDestination;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::transfer::OfferedDestination;
+use shared::mesh::{FundingOptions, LinkTokenRequest, LinkTokenTransferOptions, Network, ToAddress, TransferType};
+use shared::runtime::config::{ConfigError, Destination, Destinations, EnvSource, NetworkRef};
 
 pub const MIN_AMOUNT_FIAT: &str = "MIN_AMOUNT_FIAT";
 pub const MAX_AMOUNT_FIAT: &str = "MAX_AMOUNT_FIAT";

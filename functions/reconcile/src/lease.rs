@@ -10,12 +10,12 @@
 //! - A checkpoint is written with the writer's fence and refused if a later holder has written one:
 //!   a run that outlived its lease cannot move the checkpoint back.
 
-use crate::store::n;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
+use shared::storage::n;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -122,7 +122,7 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    LeaseError::Unavailable(crate::store::sdk_error_detail(&err))
+    LeaseError::Unavailable(shared::storage::sdk_error_detail(&err))
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64, LeaseError> {

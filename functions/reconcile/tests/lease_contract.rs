@@ -1,7 +1,7 @@
 //! The lease contract (one reconcile run at a time, fenced checkpoints), run against DynamoDB on moto
 //! (a table created from template.yaml) and against the in-memory twin: the two must behave the same.
 
-use shared::lease::{Acquired, Checkpoint, DynamoLeaseStore, Lease, LeaseError, LeaseStore, WindowCursor};
+use reconcile::lease::{Acquired, Checkpoint, DynamoLeaseStore, Lease, LeaseError, LeaseStore, WindowCursor};
 use shared::testkit;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -96,7 +96,7 @@ async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Ite
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
         mod memory {
-            $(#[tokio::test] async fn $case() { super::$case(&shared::lease::MemoryLeaseStore::default()).await; })+
+            $(#[tokio::test] async fn $case() { super::$case(&reconcile::lease::MemoryLeaseStore::default()).await; })+
         }
         mod dynamodb_on_moto {
             $(#[tokio::test] async fn $case() { super::$case(&super::dynamo().await).await; })+

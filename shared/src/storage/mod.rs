@@ -10,9 +10,9 @@
 //!   partition from taking every write.
 //! - `expires_at` (N, epoch seconds): the TTL attribute, for short-lived items only.
 
-use crate::ids::{EventId, TransactionId, TransferId, UserId};
+use crate::domain::ids::{EventId, TransactionId, TransferId, UserId};
+use crate::domain::transfer::{Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
 use crate::ingest::{Outcome, ReportSource};
-use crate::transfer::{Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -238,7 +238,7 @@ impl DynamoTransferStore {
     }
 }
 
-pub(crate) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+pub fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -247,7 +247,7 @@ where
 }
 
 /// What an SDK failure was, in words safe for logs: the service's error code or the transport's kind.
-pub(crate) fn sdk_error_detail<E, R>(err: &SdkError<E, R>) -> String
+pub fn sdk_error_detail<E, R>(err: &SdkError<E, R>) -> String
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -270,7 +270,7 @@ struct UpdateParts {
     values: HashMap<String, AttributeValue>,
 }
 
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
+pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -740,7 +740,7 @@ impl MemoryTransferStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::UserId;
+    use crate::domain::ids::UserId;
 
     #[test]
     fn shards_are_stable_and_spread() {

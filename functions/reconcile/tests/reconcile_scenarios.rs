@@ -3,22 +3,22 @@
 //! lease and the checkpoint. Backoff is set to milliseconds so the suite stays fast.
 
 use mesh_sandbox::{SandboxConfig, SandboxHandle};
-use serde_json::{Value, json};
-use shared::ids::{TransactionId, TransferId, UserId};
-use shared::ingest::{Outcome, ReportSource};
-use shared::lease::{Checkpoint, DynamoLeaseStore, LeaseStore};
-use shared::mesh::{HttpOptions, MeshClient, MeshError};
-use shared::reconcile::{
+use reconcile::lease::{Checkpoint, DynamoLeaseStore, LeaseStore};
+use reconcile::run::{
     Deadline, PlanKind, ReconcileError, Reconciler, RetryPolicy, RunOutcome, RunStatus, Settings, reconcile_event_id,
 };
-use shared::secrets::{SecretCache, SecretSource, SecretsError};
-use shared::store::{DynamoTransferStore, TransferStore};
+use serde_json::{Value, json};
+use shared::domain::ids::{TransactionId, TransferId, UserId};
+use shared::domain::time::now_millis;
+use shared::domain::transfer::{TransferRecord, TransferStatus};
+use shared::ingest::{Outcome, ReportSource};
+use shared::mesh::{HttpOptions, MeshClient, MeshError};
+use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
+use shared::storage::{DynamoTransferStore, TransferStore};
 use shared::testkit;
-use shared::time::now_millis;
-use shared::transfer::{TransferRecord, TransferStatus};
-use shared::webhook::{Delivery, WebhookSettings, receive};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use webhook::receive::{Delivery, WebhookSettings, receive};
 
 const GOOD: &str = r#"{"clientId":"sandbox-client-id","clientSecret":"sandbox-client-secret","webhookSecret":"sandbox-webhook-secret"}"#;
 const STALE: &str =
@@ -254,7 +254,7 @@ async fn many_old_open_transfers_are_covered_by_one_stretched_window_when_cheape
 async fn a_2500_transfer_history_is_paged_to_its_end() {
     let w = world(settings()).await;
     w.seed(2500, "hist-").await;
-    let store = shared::store::MemoryTransferStore::default();
+    let store = shared::storage::MemoryTransferStore::default();
     let reconciler =
         Reconciler { store: &store, leases: &w.leases, secrets: &w.secrets, mesh: &w.mesh, settings: &w.settings };
     let outcome = reconciler.run("run-history", Deadline::after(Duration::from_secs(120), now_millis())).await;
@@ -275,9 +275,9 @@ async fn a_2500_transfer_history_is_paged_to_its_end() {
     assert_eq!((again.pages, again.checked, again.unknown_to_us, again.repaired), (25, 2500, 2500, 0), "{again:?}");
 }
 
-async fn granted(leases: &DynamoLeaseStore) -> shared::lease::Lease {
+async fn granted(leases: &DynamoLeaseStore) -> reconcile::lease::Lease {
     match leases.acquire("test", now_millis(), now_millis()).await.unwrap() {
-        shared::lease::Acquired::Granted(lease) => lease,
+        reconcile::lease::Acquired::Granted(lease) => lease,
         held => panic!("{held:?}"),
     }
 }

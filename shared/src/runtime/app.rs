@@ -2,10 +2,10 @@
 //! configuration, the AWS clients, the Mesh secret cache and the transfer store; the Mesh client for the
 //! functions that call Mesh.
 
-use crate::config::{ConfigError, CoreConfig};
 use crate::mesh::{HttpOptions, MeshClient, MeshError};
-use crate::secrets::{SecretCache, SecretsManagerSource};
-use crate::store::DynamoTransferStore;
+use crate::runtime::config::{ConfigError, CoreConfig};
+use crate::runtime::secrets::{SecretCache, SecretsManagerSource};
+use crate::storage::DynamoTransferStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -27,7 +27,7 @@ impl Deps {
     /// Reads the configuration and builds every client. Fails with a message naming what is wrong.
     pub async fn init() -> Result<Self, InitError> {
         let config = CoreConfig::from_env()?;
-        let sdk = crate::aws::load_sdk_config().await;
+        let sdk = crate::runtime::aws::load_sdk_config().await;
         let secrets = SecretCache::new(
             SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), config.mesh_secret_id.clone()),
             config.secret_ttl,

@@ -2,15 +2,15 @@
 //! writes is covered by `store_contract.rs` on moto, and the whole function by its handler tests).
 
 use serde_json::json;
-use shared::ids::{TransactionId, UserId};
+use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::transfer::{Mismatch, OfferedDestination, TransferRecord, TransferStatus};
 use shared::ingest::Outcome;
-use shared::secrets::{MeshSecrets, SecretsError};
-use shared::signature::sign;
-use shared::store::{MemoryTransferStore, TransferStore};
-use shared::transfer::{Mismatch, OfferedDestination, TransferRecord, TransferStatus};
-use shared::webhook::{Delivery, MAX_BODY_BYTES, WebhookError, WebhookKeys, WebhookSettings, receive};
+use shared::mesh::signature::sign;
+use shared::runtime::secrets::{MeshSecrets, SecretsError};
+use shared::storage::{MemoryTransferStore, TransferStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use webhook::receive::{Delivery, MAX_BODY_BYTES, WebhookError, WebhookKeys, WebhookSettings, receive};
 
 const NOW: i64 = 1_767_225_700_000;
 
@@ -220,7 +220,7 @@ async fn unknown_statuses_unreadable_bodies_and_strangers_are_kept_and_acknowled
         deliver(&store, &keys, "whsec", &body(tx, "evt-u", "Reversed", NOW, 1.0)).await.unwrap(),
         Outcome::Parked
     );
-    let held = store.get_event(&shared::ids::EventId::parse("evt-u").unwrap(), NOW).await.unwrap().unwrap();
+    let held = store.get_event(&shared::domain::ids::EventId::parse("evt-u").unwrap(), NOW).await.unwrap().unwrap();
     assert_eq!((held.outcome, held.status.as_str()), (Outcome::Parked, "Reversed"));
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().status, TransferStatus::Created);
 
@@ -235,7 +235,7 @@ async fn unknown_statuses_unreadable_bodies_and_strangers_are_kept_and_acknowled
 
     let stranger = body("txn_not_ours", "evt-s", "Succeeded", NOW, 5.0);
     assert_eq!(deliver(&store, &keys, "whsec", &stranger).await.unwrap(), Outcome::Orphan);
-    let held = store.get_event(&shared::ids::EventId::parse("evt-s").unwrap(), NOW).await.unwrap().unwrap();
+    let held = store.get_event(&shared::domain::ids::EventId::parse("evt-s").unwrap(), NOW).await.unwrap().unwrap();
     assert_eq!(held.outcome, Outcome::Orphan);
 }
 
@@ -298,8 +298,8 @@ impl CountingStore {
     }
 }
 
-use shared::ids::EventId;
-use shared::store::{EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange};
+use shared::domain::ids::EventId;
+use shared::storage::{EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange};
 
 impl TransferStore for CountingStore {
     async fn create(&self, r: &TransferRecord) -> Result<(), StoreError> {

@@ -2,15 +2,15 @@
 //! us anything (method, size, source, signature: all before the body is read), then the same ingest
 //! path reconciliation uses. No Mesh call on this path; 200 only once the event is durable.
 
-use crate::config::{ConfigError, EnvSource};
-use crate::ids::{EventId, TransactionId, TransferId};
-use crate::ingest::{Outcome, Report, ReportSource, ingest};
-use crate::mesh::WebhookEvent;
-use crate::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
-use crate::signature::{self, SignatureError};
-use crate::store::{StoreError, TransferStore};
-use crate::time::epoch_to_millis;
-use crate::transfer::{Received, ReportedStatus};
+use shared::domain::ids::{EventId, TransactionId, TransferId};
+use shared::domain::time::epoch_to_millis;
+use shared::domain::transfer::{Received, ReportedStatus};
+use shared::ingest::{Outcome, Report, ReportSource, ingest};
+use shared::mesh::WebhookEvent;
+use shared::mesh::signature::{self, SignatureError};
+use shared::runtime::config::{ConfigError, EnvSource};
+use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
+use shared::storage::{StoreError, TransferStore};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -17,15 +17,15 @@
 //! Cost per run follows the open transfers and the transfers created since the previous run, not
 //! the history: a transfer Mesh and we agree on is read once (one `GetItem`) and never written.
 
-use crate::config::{ConfigError, EnvSource};
-use crate::ids::{EventId, TransactionId, TransferId};
-use crate::ingest::{Outcome, Report, ReportSource, ingest};
 use crate::lease::{Acquired, Checkpoint, Lease, LeaseError, LeaseStore, WindowCursor};
-use crate::mesh::{MeshClient, MeshError, TransferModel, TransferOrderBy, TransferQuery};
-use crate::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
-use crate::store::{StoreError, TransferChange, TransferStore};
-use crate::transfer::{Mismatch, Received, ReportedStatus, TransferRecord, TransferStatus};
 use serde::{Deserialize, Serialize};
+use shared::domain::ids::{EventId, TransactionId, TransferId};
+use shared::domain::transfer::{Mismatch, Received, ReportedStatus, TransferRecord, TransferStatus};
+use shared::ingest::{Outcome, Report, ReportSource, ingest};
+use shared::mesh::{MeshClient, MeshError, TransferModel, TransferOrderBy, TransferQuery};
+use shared::runtime::config::{ConfigError, EnvSource};
+use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
+use shared::storage::{StoreError, TransferChange, TransferStore};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,7 +126,7 @@ fn bounded(env: &impl EnvSource, name: &str, default: u64, min: u64, max: u64, u
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&crate::config::ProcessEnv)
+        Self::from_source(&shared::runtime::config::ProcessEnv)
     }
 
     /// Every variable is optional; a malformed one fails with its name and the accepted range.
@@ -397,7 +397,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary as EMF metrics (written by `crate::metrics::flush`).
+    /// The summary as EMF metrics (written by `shared::runtime::metrics::flush`).
     pub fn record_metrics(&self) {
         metrics::counter!("ReconcileRuns", "Status" => self.status.as_str()).increment(1);
         for (name, value) in [
@@ -457,7 +457,7 @@ impl<'a, T: TransferStore, L: LeaseStore, S: SecretSource> Reconciler<'a, T, L, 
     /// One run: exits at once (status `lease_held`) if another run holds the lease.
     pub async fn run(&self, run_id: &str, deadline: Deadline) -> RunOutcome {
         let started = Instant::now();
-        let now_ms = crate::time::now_millis();
+        let now_ms = shared::domain::time::now_millis();
         let mut summary = Summary { run_id: run_id.to_string(), ..Summary::default() };
         let until = deadline.epoch_ms().saturating_add(ms(LEASE_SLACK));
         let lease = match self.leases.acquire(run_id, now_ms, until).await {
@@ -753,7 +753,7 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
         }
         let scanned_until = self.checkpoint.scanned_until.map_or(window.to_ms, |s| s.max(window.to_ms));
         self.checkpoint = Checkpoint { scanned_until: Some(scanned_until), unfinished: None };
-        self.r.leases.save_checkpoint(&self.lease, &self.checkpoint, crate::time::now_millis()).await?;
+        self.r.leases.save_checkpoint(&self.lease, &self.checkpoint, shared::domain::time::now_millis()).await?;
         Ok(())
     }
 
@@ -767,7 +767,7 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
 
     async fn save_unfinished(&mut self, at: WindowCursor) -> Result<(), Stop> {
         self.checkpoint.unfinished = Some(at);
-        self.r.leases.save_checkpoint(&self.lease, &self.checkpoint, crate::time::now_millis()).await?;
+        self.r.leases.save_checkpoint(&self.lease, &self.checkpoint, shared::domain::time::now_millis()).await?;
         Ok(())
     }
 
@@ -788,7 +788,7 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
         if previous.is_some_and(|ours| agrees(ours, &report.status)) {
             return Ok(());
         }
-        let plan = ingest(self.r.store, &report, &raw_status, crate::time::now_millis()).await?;
+        let plan = ingest(self.r.store, &report, &raw_status, shared::domain::time::now_millis()).await?;
         let ids = (report.transfer_id.as_str(), report.transaction_id.as_ref().map(TransactionId::as_str));
         match plan.outcome {
             Outcome::Applied | Outcome::Refreshed | Outcome::Refunded => {
@@ -840,7 +840,7 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::UserId;
+    use shared::domain::ids::UserId;
     use std::collections::HashMap as Map;
 
     const MIN: i64 = 60_000;

@@ -1,0 +1,3 @@
+pub mod ids;
+pub mod time;
+pub mod transfer;
