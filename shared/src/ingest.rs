@@ -2,76 +2,14 @@
 //! plan and the same atomic write for both, so neither can undo the other. `plan` is pure; `ingest`
 //! runs it against a store with optimistic locking and retries a lost race.
 
-use crate::domain::ids::{EventId, TransactionId, TransferId};
+use crate::domain::mismatch::check_received;
+use crate::domain::report::{Outcome, Report};
 use crate::domain::transfer::{
-    Decision, Mismatch, Received, RefundStatus, ReportedStatus, TransferRecord, TransferStatus, Unchanged, decide,
+    Decision, Mismatch, Received, RefundStatus, TransferRecord, TransferStatus, Unchanged, decide,
 };
-use crate::storage::{EventRecord, StatusUpdate, StoreError, TransferChange, TransferStore};
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use crate::storage::{EVENT_RETENTION_SECS, EventRecord, StatusUpdate, StoreError, TransferChange, TransferStore};
 
-/// How long an event id is remembered: far beyond any retry horizon a sender would use.
-pub const EVENT_RETENTION_SECS: i64 = 90 * 24 * 3600;
-/// Tolerance on the amount received in a USD stablecoin against the fiat amount asked for.
-pub const AMOUNT_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 const MAX_ATTEMPTS: usize = 4;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportSource {
-    Webhook,
-    Reconcile,
-}
-
-/// One report of a transfer's status by Mesh.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// The webhook's `EventId`; for reconciliation, an id derived from the transfer and status.
-    pub event_id: EventId,
-    pub source: ReportSource,
-    pub transfer_id: TransferId,
-    /// Our transaction id as Mesh echoes it; `None` when absent or not one of ours in shape.
-    pub transaction_id: Option<TransactionId>,
-    pub user_id: Option<String>,
-    pub status: ReportedStatus,
-    /// When the status event occurred (Unix ms).
-    pub event_at: Option<i64>,
-    pub tx_hash: Option<String>,
-    pub received: Received,
-}
-
-/// What became of a report. Every outcome but `Duplicate` leaves exactly one event record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Applied,
-    Refreshed,
-    Refunded,
-    Duplicate,
-    Stale,
-    Regression,
-    Conflict,
-    /// Unknown status: kept for a human, acknowledged so Mesh does not retry forever.
-    Parked,
-    /// No transfer of ours has this transaction id: kept and flagged, never dropped.
-    Orphan,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Refreshed => "refreshed",
-            Self::Refunded => "refunded",
-            Self::Duplicate => "duplicate",
-            Self::Stale => "stale",
-            Self::Regression => "regression",
-            Self::Conflict => "conflict",
-            Self::Parked => "parked",
-            Self::Orphan => "orphan",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -142,59 +80,6 @@ fn refund_change(r: &TransferRecord, refund: RefundStatus, now_ms: i64) -> Trans
     TransferChange::Refund { id: r.transaction_id.clone(), expected_version: r.version, refund, now: now_ms }
 }
 
-const USD_STABLECOINS: [&str; 6] = ["USDC", "USDT", "PYUSD", "USDP", "DAI", "FDUSD"];
-
-/// Compares what Mesh says arrived with what the link token offered and expected.
-pub fn check_received(record: &TransferRecord, report: &Report) -> Vec<Mismatch> {
-    let got = &report.received;
-    let mut out = Vec::new();
-    if let Some(user) = report.user_id.as_deref().filter(|u| !u.is_empty())
-        && user != record.user_id.as_str()
-    {
-        out.push(Mismatch::User);
-    }
-    if record.offered.is_empty() {
-        return out;
-    }
-    let eq = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
-    let token_matches: Vec<_> = match got.token.as_deref() {
-        Some(token) => record.offered.iter().filter(|o| eq(&o.symbol, token)).collect(),
-        None => record.offered.iter().collect(),
-    };
-    if token_matches.is_empty() {
-        out.push(Mismatch::Token);
-        return out;
-    }
-    let network_matches: Vec<_> = match got.chain.as_deref() {
-        Some(chain) => {
-            token_matches.into_iter().filter(|o| eq(&o.network_name, chain) || eq(&o.network_id, chain)).collect()
-        }
-        None => token_matches,
-    };
-    if network_matches.is_empty() {
-        out.push(Mismatch::Network);
-        return out;
-    }
-    if let Some(address) = got.address.as_deref() {
-        // EVM addresses are case-insensitive (EIP-55 case is only a checksum); others are exact.
-        let same = |o: &str| if o.starts_with("0x") { eq(o, address) } else { o == address.trim() };
-        if !network_matches.iter().any(|o| same(&o.address)) {
-            out.push(Mismatch::Address);
-        }
-    }
-    if let (Some(expected), Some(amount), Some(token)) = (record.expected_amount_fiat, got.amount, got.token.as_deref())
-        && USD_STABLECOINS.iter().any(|s| eq(s, token))
-    {
-        let margin = expected * AMOUNT_TOLERANCE;
-        if amount < expected - margin {
-            out.push(Mismatch::Underpaid);
-        } else if amount > expected + margin {
-            out.push(Mismatch::Overpaid);
-        }
-    }
-    out
-}
-
 /// Records the report's event and applies its change in one atomic write; re-plans after a lost
 /// race (another writer changed the transfer between our read and our write).
 pub async fn ingest<S: TransferStore>(
@@ -222,76 +107,7 @@ pub async fn ingest<S: TransferStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::UserId;
-    use crate::domain::transfer::OfferedDestination;
-
-    fn record() -> TransferRecord {
-        let mut r =
-            TransferRecord::created(TransactionId::parse("txn_1").unwrap(), UserId::parse("user-1").unwrap(), 1);
-        r.expected_amount_fiat = Some("50".parse().unwrap());
-        r.offered = vec![
-            OfferedDestination {
-                symbol: "USDC".into(),
-                network_id: "aa883b03-120d-477c-a588-37c2afd3ca71".into(),
-                network_name: "Base".into(),
-                address: "0xAbC0000000000000000000000000000000000001".into(),
-            },
-            OfferedDestination {
-                symbol: "USDC".into(),
-                network_id: "0291810a-5947-424d-9a59-e88bb33e999d".into(),
-                network_name: "Solana".into(),
-                address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin".into(),
-            },
-        ];
-        r
-    }
-
-    fn report(status: &str, token: &str, chain: &str, address: &str, amount: &str) -> Report {
-        Report {
-            event_id: EventId::parse("evt-1").unwrap(),
-            source: ReportSource::Webhook,
-            transfer_id: TransferId::parse("tr-1").unwrap(),
-            transaction_id: Some(TransactionId::parse("txn_1").unwrap()),
-            user_id: Some("user-1".into()),
-            status: ReportedStatus::parse(status),
-            event_at: Some(1_000),
-            tx_hash: Some("0xhash".into()),
-            received: Received {
-                amount: Some(amount.parse().unwrap()),
-                token: Some(token.into()),
-                chain: Some(chain.into()),
-                address: Some(address.into()),
-            },
-        }
-    }
-
-    const BASE_ADDR: &str = "0xabc0000000000000000000000000000000000001";
-    const SOL_ADDR: &str = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin";
-
-    #[test]
-    fn what_was_offered_arrives_cleanly() {
-        assert!(check_received(&record(), &report("Succeeded", "USDC", "Base", BASE_ADDR, "50")).is_empty());
-        assert!(check_received(&record(), &report("Succeeded", "usdc", "solana", SOL_ADDR, "49.6")).is_empty());
-    }
-
-    #[test]
-    fn every_kind_of_mismatch_is_caught() {
-        let r = record();
-        let cases = [
-            (report("Succeeded", "USDT", "Base", BASE_ADDR, "50"), vec![Mismatch::Token]),
-            (report("Succeeded", "USDC", "Ethereum", BASE_ADDR, "50"), vec![Mismatch::Network]),
-            (report("Succeeded", "USDC", "Base", SOL_ADDR, "50"), vec![Mismatch::Address]),
-            (report("Succeeded", "USDC", "Solana", &SOL_ADDR.to_lowercase(), "50"), vec![Mismatch::Address]),
-            (report("Succeeded", "USDC", "Base", BASE_ADDR, "49.49"), vec![Mismatch::Underpaid]),
-            (report("Succeeded", "USDC", "Base", BASE_ADDR, "50.51"), vec![Mismatch::Overpaid]),
-        ];
-        for (rep, want) in cases {
-            assert_eq!(check_received(&r, &rep), want, "{:?}", rep.received);
-        }
-        let mut other_user = report("Succeeded", "USDC", "Base", BASE_ADDR, "50");
-        other_user.user_id = Some("user-2".into());
-        assert_eq!(check_received(&r, &other_user), vec![Mismatch::User]);
-    }
+    use crate::domain::mismatch::fixtures::{BASE_ADDR, record, report};
 
     #[test]
     fn plan_applies_forward_moves_with_the_read_version() {

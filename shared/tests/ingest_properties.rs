@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 use shared::domain::ids::{EventId, TransactionId, TransferId, UserId};
+use shared::domain::report::{Outcome, Report, ReportSource};
 use shared::domain::transfer::{Received, ReportedStatus, TransferRecord, TransferStatus};
-use shared::ingest::{Outcome, Report, ReportSource, ingest};
+use shared::ingest::ingest;
 use shared::storage::{MemoryTransferStore, TransferStore};
 
 /// A transfer's true history: some pending updates, then one terminal event.

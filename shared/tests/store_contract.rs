@@ -2,10 +2,11 @@
 //! template.yaml) and against the in-memory twin: the two must behave the same.
 
 use shared::domain::ids::{EventId, TransactionId, TransferId, UserId};
+use shared::domain::report::{Outcome, Report, ReportSource};
 use shared::domain::transfer::{
     Decision, OfferedDestination, Progress, Received, ReportedStatus, TransferRecord, TransferStatus, decide,
 };
-use shared::ingest::{Outcome, Report, ReportSource, ingest};
+use shared::ingest::ingest;
 use shared::storage::{
     DynamoTransferStore, EventRecord, MemoryTransferStore, StatusUpdate, StoreError, TransferChange, TransferStore,
 };

@@ -20,8 +20,9 @@
 use crate::lease::{Acquired, Checkpoint, Lease, LeaseError, LeaseStore, WindowCursor};
 use serde::{Deserialize, Serialize};
 use shared::domain::ids::{EventId, TransactionId, TransferId};
+use shared::domain::report::{Outcome, Report, ReportSource};
 use shared::domain::transfer::{Mismatch, Received, ReportedStatus, TransferRecord, TransferStatus};
-use shared::ingest::{Outcome, Report, ReportSource, ingest};
+use shared::ingest::ingest;
 use shared::mesh::{MeshClient, MeshError, TransferModel, TransferOrderBy, TransferQuery};
 use shared::runtime::config::{ConfigError, EnvSource};
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};

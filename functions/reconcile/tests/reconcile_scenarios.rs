@@ -9,9 +9,9 @@ use reconcile::run::{
 };
 use serde_json::{Value, json};
 use shared::domain::ids::{TransactionId, TransferId, UserId};
+use shared::domain::report::{Outcome, ReportSource};
 use shared::domain::time::now_millis;
 use shared::domain::transfer::{TransferRecord, TransferStatus};
-use shared::ingest::{Outcome, ReportSource};
 use shared::mesh::{HttpOptions, MeshClient, MeshError};
 use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
 use shared::storage::{DynamoTransferStore, TransferStore};

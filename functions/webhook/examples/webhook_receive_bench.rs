@@ -5,8 +5,8 @@
 //!   cargo run --release -p webhook --example webhook_receive_bench -- [N]
 
 use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::report::Outcome;
 use shared::domain::transfer::{TransferRecord, TransferStatus};
-use shared::ingest::Outcome;
 use shared::mesh::signature::sign;
 use shared::runtime::secrets::{MeshSecrets, SecretsError};
 use shared::storage::{MemoryTransferStore, TransferStore};

@@ -3,9 +3,10 @@
 //! path reconciliation uses. No Mesh call on this path; 200 only once the event is durable.
 
 use shared::domain::ids::{EventId, TransactionId, TransferId};
+use shared::domain::report::{Outcome, Report, ReportSource};
 use shared::domain::time::epoch_to_millis;
 use shared::domain::transfer::{Received, ReportedStatus};
-use shared::ingest::{Outcome, Report, ReportSource, ingest};
+use shared::ingest::ingest;
 use shared::mesh::WebhookEvent;
 use shared::mesh::signature::{self, SignatureError};
 use shared::runtime::config::{ConfigError, EnvSource};

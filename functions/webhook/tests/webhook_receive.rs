@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use shared::domain::ids::{TransactionId, UserId};
+use shared::domain::report::Outcome;
 use shared::domain::transfer::{Mismatch, OfferedDestination, TransferRecord, TransferStatus};
-use shared::ingest::Outcome;
 use shared::mesh::signature::sign;
 use shared::runtime::secrets::{MeshSecrets, SecretsError};
 use shared::storage::{MemoryTransferStore, TransferStore};
