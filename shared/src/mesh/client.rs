@@ -1,9 +1,7 @@
+use super::credentials::MeshSecrets;
 use super::error::MeshError;
-use super::models::{
-    ApiResult, LinkToken, LinkTokenRequest, Network, NetworksContent, RawLinkToken, TransferModel, TransferPage,
-    TransferQuery,
-};
-use crate::runtime::secrets::MeshSecrets;
+use super::listing::{TransferModel, TransferPage, TransferQuery};
+use super::models::{ApiResult, LinkToken, LinkTokenRequest, Network, NetworksContent, RawLinkToken};
 use reqwest::{Method, StatusCode, header};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;

@@ -1,11 +1,18 @@
-//! The Mesh Connect API: typed models (REST camelCase, webhook PascalCase), the HTTP client, and its
-//! errors. Contract: `shared/mesh-api.md` in the steering repo.
+//! The Mesh Connect API: typed models (REST camelCase, webhook PascalCase), the HTTP client, its
+//! errors, the credentials it calls with, and the webhook signature. Depends on nothing else in
+//! `shared`.
 
 mod client;
+mod credentials;
 mod error;
+mod listing;
 pub mod models;
 pub mod signature;
+mod webhook_event;
 
 pub use client::{HttpOptions, MeshClient, TransferPages};
+pub use credentials::{MeshSecrets, SecretsError};
 pub use error::MeshError;
+pub use listing::*;
 pub use models::*;
+pub use webhook_event::WebhookEvent;
