@@ -14,8 +14,10 @@
 //! reads it, which the request counts show (DynamoDB requests are counted by an SDK interceptor,
 //! retries included).
 
+use reconcile::deadline::Deadline;
 use reconcile::lease::{Acquired, Checkpoint, DynamoLeaseStore, LeaseStore, MemoryLeaseStore};
-use reconcile::run::{Deadline, Reconciler, Settings};
+use reconcile::run::Reconciler;
+use reconcile::settings::Settings;
 use serde_json::json;
 use shared::domain::ids::{TransactionId, UserId};
 use shared::domain::time::now_millis;
@@ -100,7 +102,7 @@ async fn run_once<T: TransferStore, L: LeaseStore>(
     store: &T,
     leases: &L,
     mesh: &MeshClient,
-) -> Result<reconcile::run::Summary, Box<dyn std::error::Error>> {
+) -> Result<reconcile::summary::Summary, Box<dyn std::error::Error>> {
     let settings = Settings::default();
     let secrets = SecretCache::new(SandboxSecret, Duration::from_secs(300));
     let reconciler = Reconciler { store, leases, secrets: &secrets, mesh, settings: &settings };

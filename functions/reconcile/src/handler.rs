@@ -1,5 +1,7 @@
+use crate::deadline::Deadline;
 use crate::lease::LeaseStore;
-use crate::run::{Deadline, ReconcileError, Reconciler, Summary};
+use crate::run::{ReconcileError, Reconciler};
+use crate::summary::Summary;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use shared::runtime::secrets::SecretSource;
@@ -83,7 +85,8 @@ pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
 mod tests {
     use super::*;
     use crate::lease::{Acquired, MemoryLeaseStore};
-    use crate::run::{RunStatus, Settings};
+    use crate::settings::Settings;
+    use crate::summary::RunStatus;
     use lambda_runtime::Context;
     use shared::mesh::{HttpOptions, MeshClient};
     use shared::runtime::secrets::{SecretCache, SecretsError};

@@ -3,10 +3,13 @@
 //! lease and the checkpoint. Backoff is set to milliseconds so the suite stays fast.
 
 use mesh_sandbox::{SandboxConfig, SandboxHandle};
+use reconcile::deadline::Deadline;
 use reconcile::lease::{Checkpoint, DynamoLeaseStore, LeaseStore};
-use reconcile::run::{
-    Deadline, PlanKind, ReconcileError, Reconciler, RetryPolicy, RunOutcome, RunStatus, Settings, reconcile_event_id,
-};
+use reconcile::plan::{PlanKind, reconcile_event_id};
+use reconcile::retry::RetryPolicy;
+use reconcile::run::{ReconcileError, Reconciler, RunOutcome};
+use reconcile::settings::Settings;
+use reconcile::summary::RunStatus;
 use serde_json::{Value, json};
 use shared::domain::ids::{TransactionId, TransferId, UserId};
 use shared::domain::report::{Outcome, ReportSource};
