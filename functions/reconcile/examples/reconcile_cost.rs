@@ -23,7 +23,7 @@ use shared::domain::ids::{TransactionId, UserId};
 use shared::domain::time::now_millis;
 use shared::domain::transfer::{TransferRecord, TransferStatus};
 use shared::mesh::{HttpOptions, MeshClient};
-use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
+use shared::runtime::secrets::SecretCache;
 use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit;
 use std::collections::BTreeMap;
@@ -32,14 +32,6 @@ use std::time::Duration;
 
 const SPAN_SECS: i64 = 30 * 24 * 3600;
 const SEED_CHUNK: u64 = 10_000;
-
-struct SandboxSecret;
-
-impl SecretSource for SandboxSecret {
-    async fn fetch(&self) -> Result<String, SecretsError> {
-        Ok(r#"{"clientId":"sandbox-client-id","clientSecret":"sandbox-client-secret","webhookSecret":"sandbox-webhook-secret"}"#.into())
-    }
-}
 
 /// Counts DynamoDB requests by operation (`x-amz-target`), every attempt included.
 #[derive(Debug, Default, Clone)]
@@ -104,7 +96,7 @@ async fn run_once<T: TransferStore, L: LeaseStore>(
     mesh: &MeshClient,
 ) -> Result<reconcile::summary::Summary, Box<dyn std::error::Error>> {
     let settings = Settings::default();
-    let secrets = SecretCache::new(SandboxSecret, Duration::from_secs(300));
+    let secrets = SecretCache::new(testkit::sandbox_secret(), Duration::from_secs(300));
     let reconciler = Reconciler { store, leases, secrets: &secrets, mesh, settings: &settings };
     let outcome = reconciler.run("bench", Deadline::after(Duration::from_secs(900), now_millis())).await;
     match outcome.error {

@@ -89,16 +89,8 @@ mod tests {
     use crate::summary::RunStatus;
     use lambda_runtime::Context;
     use shared::mesh::{HttpOptions, MeshClient};
-    use shared::runtime::secrets::{SecretCache, SecretsError};
+    use shared::runtime::secrets::SecretCache;
     use shared::storage::MemoryTransferStore;
-
-    struct SandboxSecret;
-
-    impl SecretSource for SandboxSecret {
-        async fn fetch(&self) -> Result<String, SecretsError> {
-            Ok(r#"{"clientId":"sandbox-client-id","clientSecret":"sandbox-client-secret","webhookSecret":"sandbox-webhook-secret"}"#.into())
-        }
-    }
 
     fn fixture() -> serde_json::Value {
         let path = format!("{}/../../events/reconcile-schedule.json", env!("CARGO_MANIFEST_DIR"));
@@ -118,7 +110,7 @@ mod tests {
         let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
         let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
         let (store, leases) = (MemoryTransferStore::default(), MemoryLeaseStore::default());
-        let secrets = SecretCache::new(SandboxSecret, Duration::from_secs(300));
+        let secrets = SecretCache::new(shared::testkit::sandbox_secret(), Duration::from_secs(300));
         let settings = Settings::default();
         let reconciler =
             Reconciler { store: &store, leases: &leases, secrets: &secrets, mesh: &mesh, settings: &settings };

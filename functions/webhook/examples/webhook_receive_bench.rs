@@ -8,22 +8,11 @@ use shared::domain::ids::{TransactionId, UserId};
 use shared::domain::report::Outcome;
 use shared::domain::transfer::{TransferRecord, TransferStatus};
 use shared::mesh::signature::sign;
-use shared::runtime::secrets::{MeshSecrets, SecretsError};
+use shared::runtime::secrets::MeshSecrets;
 use shared::storage::{MemoryTransferStore, TransferStore};
 use std::sync::Arc;
 use std::time::Instant;
-use webhook::receive::{Delivery, WebhookKeys, WebhookSettings, receive};
-
-struct Keys(Arc<MeshSecrets>);
-
-impl WebhookKeys for Keys {
-    async fn current(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
-        Ok(self.0.clone())
-    }
-    async fn refreshed(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
-        Ok(self.0.clone())
-    }
-}
+use webhook::receive::{Delivery, FixedKeys, WebhookSettings, receive};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -33,7 +22,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let secret = r#"{"clientId":"c","clientSecret":"s","webhookSecret":"bench-secret"}"#;
-    let keys = Keys(Arc::new(MeshSecrets::parse(secret).unwrap()));
+    let keys = FixedKeys(Arc::new(MeshSecrets::parse(secret).unwrap()));
     let store = MemoryTransferStore::default();
     let settings = WebhookSettings::default();
     let now = shared::domain::time::now_millis();

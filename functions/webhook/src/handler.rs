@@ -71,26 +71,16 @@ fn json(status: u16, body: serde_json::Value) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::receive::FixedKeys;
     use shared::domain::ids::{TransactionId, UserId};
     use shared::domain::transfer::{TransferRecord, TransferStatus};
-    use shared::runtime::secrets::{MeshSecrets, SecretsError};
+    use shared::runtime::secrets::MeshSecrets;
     use shared::storage::MemoryTransferStore;
     use std::sync::Arc;
 
-    struct Keys(Arc<MeshSecrets>);
-
-    impl WebhookKeys for Keys {
-        async fn current(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
-            Ok(self.0.clone())
-        }
-        async fn refreshed(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
-            Ok(self.0.clone())
-        }
-    }
-
-    fn keys() -> Keys {
+    fn keys() -> FixedKeys {
         let json = r#"{"clientId":"c","clientSecret":"s","webhookSecret":"sandbox-webhook-secret"}"#;
-        Keys(Arc::new(MeshSecrets::parse(json).unwrap()))
+        FixedKeys(Arc::new(MeshSecrets::parse(json).unwrap()))
     }
 
     async fn store_with_fixture_transfer() -> MemoryTransferStore {

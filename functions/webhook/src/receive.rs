@@ -37,6 +37,18 @@ impl<S: SecretSource> WebhookKeys for SecretCache<S> {
     }
 }
 
+/// Keys that never change, with no secret store behind them: for the handler's tests and the bench.
+pub struct FixedKeys(pub Arc<MeshSecrets>);
+
+impl WebhookKeys for FixedKeys {
+    async fn current(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
+        Ok(self.0.clone())
+    }
+    async fn refreshed(&self) -> Result<Arc<MeshSecrets>, SecretsError> {
+        Ok(self.0.clone())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// Defence in depth only (Mesh sends from one published address); the signature stays the
