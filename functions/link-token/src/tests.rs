@@ -1,9 +1,10 @@
 //! Handler tests from the `events/` fixtures, against the Mesh sandbox over real HTTP and the stores
 //! in memory; one end-to-end test runs the same flow on DynamoDB over moto.
 
-use crate::handler::{AuthMode, handle};
+use crate::auth::AuthMode;
 use crate::idempotency::{DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore};
 use crate::link::LinkPolicy;
+use crate::routes::handle;
 use crate::service::LinkService;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -13,6 +14,7 @@ use shared::runtime::secrets::SecretCache;
 use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit::{self, StaticSecret};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 const DESTINATIONS: &str = r#"[
@@ -24,7 +26,7 @@ type MemoryService = LinkService<MemoryTransferStore, MemoryIdempotencyStore, St
 
 struct World {
     sandbox: mesh_sandbox::SandboxHandle,
-    service: MemoryService,
+    service: Arc<MemoryService>,
 }
 
 fn service_with<S: TransferStore, I: IdempotencyStore>(
@@ -33,10 +35,17 @@ fn service_with<S: TransferStore, I: IdempotencyStore>(
     idem: I,
     secret: StaticSecret,
     destinations: &str,
-) -> LinkService<S, I, StaticSecret> {
+) -> Arc<LinkService<S, I, StaticSecret>> {
     let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
     let secrets = SecretCache::with_min_refresh_interval(secret, Duration::from_secs(300), Duration::ZERO);
-    LinkService::new(store, idem, secrets, mesh, Destinations::parse(destinations).unwrap(), LinkPolicy::default())
+    Arc::new(LinkService::new(
+        store,
+        idem,
+        secrets,
+        mesh,
+        Destinations::parse(destinations).unwrap(),
+        LinkPolicy::default(),
+    ))
 }
 
 async fn world() -> World {
@@ -78,12 +87,12 @@ fn get_event(id: &str, sub: &str) -> Value {
     e
 }
 
-async fn call<S: TransferStore, I: IdempotencyStore>(
-    service: &LinkService<S, I, StaticSecret>,
+async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static>(
+    service: &Arc<LinkService<S, I, StaticSecret>>,
     event: &Value,
 ) -> (u16, Value, Response<Body>) {
     let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let response = handle(service, AuthMode::Jwt, request).await.unwrap();
+    let response = handle(service.clone(), AuthMode::Jwt, request).await.unwrap();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     (response.status().as_u16(), body, response)
 }
@@ -305,9 +314,38 @@ async fn a_destination_on_a_network_mesh_does_not_list_is_a_clear_error() {
     assert!(sandbox_tokens(&w.sandbox).await.is_empty());
 }
 
+/// What the hand-written router answered before the axum router replaced it, and still does.
+#[tokio::test]
+async fn the_router_authenticates_before_checking_the_method_and_ignores_empty_segments() {
+    let w = world().await;
+    let mut anonymous_delete = fixture("link-token-list-transfers.json");
+    anonymous_delete["requestContext"]["http"]["method"] = json!("DELETE");
+    anonymous_delete["requestContext"]["authorizer"] = Value::Null;
+    let (status, err, _) = call(&w.service, &anonymous_delete).await;
+    assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")));
+    for method in ["HEAD", "PUT", "OPTIONS"] {
+        let mut e = fixture("link-token-list-transfers.json");
+        e["requestContext"]["http"]["method"] = json!(method);
+        let (status, err, _) = call(&w.service, &e).await;
+        assert_eq!(status, 405, "{method}");
+        // A HEAD answer carries no body (HTTP), the others say why.
+        if method != "HEAD" {
+            assert_eq!(err["code"], "method_not_allowed", "{method}");
+        }
+    }
+    for path in ["/transfers/", "//transfers"] {
+        let mut e = fixture("link-token-list-transfers.json");
+        e["rawPath"] = json!(path);
+        assert_eq!(call(&w.service, &e).await.0, 200, "{path}");
+    }
+    let mut nested = fixture("link-token-list-transfers.json");
+    nested["rawPath"] = json!("/transfers/txn_x/extra");
+    assert_eq!(call(&w.service, &nested).await.1["code"], "route_not_found");
+}
+
 #[test]
 fn local_auth_is_explicit_and_never_in_production() {
-    let env = |v: &'static str| HashMap::from([(crate::handler::AUTH_MODE, v)]);
+    let env = |v: &'static str| HashMap::from([(crate::auth::AUTH_MODE, v)]);
     assert_eq!(AuthMode::from_source(&HashMap::<&str, &str>::new(), MeshEnv::Production).unwrap(), AuthMode::Jwt);
     assert_eq!(AuthMode::from_source(&env("local"), MeshEnv::Sandbox).unwrap(), AuthMode::Local);
     assert!(AuthMode::from_source(&env("local"), MeshEnv::Production).is_err());
@@ -329,14 +367,14 @@ async fn local_mode_reads_the_local_user_header() {
     let mut e = create_event(json!({}), None, None);
     e["headers"]["x-local-user"] = json!("alice@example.com");
     let request: Request = lambda_http::request::from_str(&e.to_string()).unwrap();
-    let response = handle(&w.service, AuthMode::Local, request).await.unwrap();
+    let response = handle(w.service.clone(), AuthMode::Local, request).await.unwrap();
     assert_eq!(response.status(), 201);
     let user = sandbox_tokens(&w.sandbox).await[0]["userId"].as_str().unwrap().to_string();
     assert!(user.starts_with("u_") && user.len() == 50, "an e-mail never reaches Mesh: {user}");
     let request: Request =
         lambda_http::request::from_str(&create_event(json!({}), Some("jwt-user"), None).to_string()).unwrap();
     assert_eq!(
-        handle(&w.service, AuthMode::Local, request).await.unwrap().status(),
+        handle(w.service.clone(), AuthMode::Local, request).await.unwrap().status(),
         401,
         "claims are ignored in local mode"
     );
@@ -370,7 +408,7 @@ async fn end_to_end_on_dynamodb_over_moto() {
 mod openapi {
     use super::*;
     use crate::error::ApiError;
-    use crate::handler::ROUTES;
+    use crate::routes::ROUTES;
     use std::collections::BTreeSet;
 
     fn doc() -> Value {

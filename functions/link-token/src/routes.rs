@@ -1,0 +1,225 @@
+//! The HTTP surface: an axum `Router` served by `lambda_http` (the runtime's `http-axum` pattern), one
+//! route per operation of `openapi.json`, and every answer as JSON with a stable `code` on errors. An
+//! unknown path is a 404 before anything else; on a known path the caller is authenticated before
+//! the method is checked (401 before 405).
+
+use crate::auth::AuthMode;
+use crate::error::ApiError;
+use crate::idempotency::IdempotencyStore;
+use crate::link::LinkTokenBody;
+use crate::service::{LinkService, page_json};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawPathParams, Request, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use lambda_http::RequestExt;
+use shared::runtime::secrets::SecretSource;
+use shared::storage::TransferStore;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tower::{Service, ServiceExt};
+
+/// Request bodies are a few hundred bytes; anything much larger is not ours.
+const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The routes this function serves (the OpenAPI document is checked against this list).
+#[cfg(test)]
+pub const ROUTES: &[(&str, &str)] =
+    &[("POST", "/link-tokens"), ("GET", "/transfers"), ("GET", "/transfers/{transactionId}")];
+
+/// What every route needs: the use cases, and how the caller is identified.
+pub struct Routes<S, I, K> {
+    service: Arc<LinkService<S, I, K>>,
+    auth: AuthMode,
+}
+
+impl<S, I, K> Clone for Routes<S, I, K> {
+    fn clone(&self) -> Self {
+        Self { service: self.service.clone(), auth: self.auth }
+    }
+}
+
+pub fn router<S, I, K>(service: Arc<LinkService<S, I, K>>, auth: AuthMode) -> Router
+where
+    S: TransferStore + 'static,
+    I: IdempotencyStore + 'static,
+    K: SecretSource + 'static,
+{
+    // `get` would also answer HEAD; this API never did, so HEAD stays a 405 like any other method.
+    let refused = method_not_allowed::<S, I, K>;
+    Router::new()
+        .route("/link-tokens", post(create::<S, I, K>).fallback(refused))
+        .route("/transfers", get(list::<S, I, K>).head(refused).fallback(refused))
+        .route("/transfers/{transactionId}", get(show::<S, I, K>).head(refused).fallback(refused))
+        .fallback(route_not_found)
+        .with_state(Routes { service, auth })
+}
+
+/// The router as the Lambda runtime serves it: routed on the path as API Gateway's `rawPath` gives it
+/// (no stage; `cargo lambda watch` puts what follows `/lambda-url/<function>` there) with empty
+/// segments dropped, so `/transfers/` is `/transfers`; the invocation's metrics flushed after each.
+pub fn service<S, I, K>(
+    service: Arc<LinkService<S, I, K>>,
+    auth: AuthMode,
+) -> impl Service<lambda_http::Request, Response = Response, Error = Infallible, Future: Send> + Clone
+where
+    S: TransferStore + 'static,
+    I: IdempotencyStore + 'static,
+    K: SecretSource + 'static,
+{
+    router(service, auth).map_request(on_raw_path).map_response(|response| {
+        shared::runtime::metrics::flush();
+        response
+    })
+}
+
+/// One request through `service`, answered as the runtime answers it (how the tests drive the function).
+pub async fn handle<S, I, K>(
+    service: Arc<LinkService<S, I, K>>,
+    auth: AuthMode,
+    request: lambda_http::Request,
+) -> Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>
+where
+    S: TransferStore + 'static,
+    I: IdempotencyStore + 'static,
+    K: SecretSource + 'static,
+{
+    let response = self::service(service, auth).oneshot(request).await?;
+    Ok(lambda_http::IntoResponse::into_response(response).await)
+}
+
+fn on_raw_path(mut request: lambda_http::Request) -> lambda_http::Request {
+    let segments: Vec<&str> = request.raw_http_path().split('/').filter(|s| !s.is_empty()).collect();
+    if let Ok(uri) = format!("/{}", segments.join("/")).parse() {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// `POST /link-tokens`.
+async fn create<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+    State(routes): State<Routes<S, I, K>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    respond(
+        async {
+            let user = routes.auth.user(&parts)?;
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::InvalidJson)?;
+            let body = parse_body(&bytes)?;
+            let key = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
+            let now = shared::domain::time::now_millis();
+            let deadline = parts
+                .lambda_context_ref()
+                .and_then(|c| i64::try_from(c.deadline).ok())
+                .filter(|d| *d > 0)
+                .unwrap_or(now + 30_000);
+            let (minted, replayed) = routes.service.create(&user, body, key, deadline, now).await?;
+            Ok((201, serde_json::to_value(minted).map_err(|_| ApiError::InvalidJson)?, replayed))
+        }
+        .await,
+    )
+}
+
+/// `GET /transfers`.
+async fn list<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+    State(routes): State<Routes<S, I, K>>,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    respond(
+        async {
+            let user = routes.auth.user(&parts)?;
+            let query = parts.query_string_parameters();
+            let (items, next) = routes.service.list(&user, query.first("cursor"), query.first("limit")).await?;
+            Ok((200, page_json(items, next), false))
+        }
+        .await,
+    )
+}
+
+/// `GET /transfers/{transactionId}`; the id as sent (not percent-decoded), like the path it came in.
+async fn show<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+    State(routes): State<Routes<S, I, K>>,
+    params: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let id = params.iter().next().map(|(_, id)| id).unwrap_or_default();
+    respond(
+        async {
+            let user = routes.auth.user(&parts)?;
+            let view = routes.service.get(&user, id).await?;
+            Ok((200, serde_json::to_value(view).map_err(|_| ApiError::InvalidJson)?, false))
+        }
+        .await,
+    )
+}
+
+/// A known path with a method it does not serve: still 401 for an unauthenticated caller.
+async fn method_not_allowed<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+    State(routes): State<Routes<S, I, K>>,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    respond(routes.auth.user(&parts).and(Err(ApiError::MethodNotAllowed)))
+}
+
+async fn route_not_found() -> Response {
+    error_response(&ApiError::RouteNotFound)
+}
+
+fn respond(result: Result<(u16, serde_json::Value, bool), ApiError>) -> Response {
+    match result {
+        Ok((status, body, replayed)) => {
+            let mut r = json(status, &body);
+            if replayed {
+                r.headers_mut().insert("idempotent-replayed", "true".parse().expect("static header value"));
+            }
+            r
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+fn parse_body(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::InvalidJson);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(LinkTokenBody::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.to_string().starts_with("unknown field") {
+            ApiError::UnknownField
+        } else if e.is_data() {
+            ApiError::InvalidField
+        } else {
+            ApiError::InvalidJson
+        }
+    })
+}
+
+fn error_response(e: &ApiError) -> Response {
+    if e.status() >= 500 {
+        tracing::error!(code = e.code(), error = %e, "request failed");
+    } else {
+        tracing::info!(code = e.code(), "request refused");
+    }
+    let mut r = json(e.status(), &serde_json::json!({ "code": e.code(), "message": e.message() }));
+    if let Some(after) = e.retry_after() {
+        let secs = after.as_secs().max(1).to_string();
+        r.headers_mut().insert("retry-after", secs.parse().expect("digits are a valid header value"));
+    }
+    r
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
