@@ -1,5 +1,7 @@
-//! Everything the three functions share: the transfer domain (pure), the Mesh API client, and the AWS
-//! adapters (Secrets Manager, DynamoDB), plus configuration and telemetry set up once per cold start.
+//! What two or more of the functions share, in layers (see `docs/architecture.md`): `domain` (pure),
+//! `mesh` (the Mesh API client and webhook signature) and `storage` (the DynamoDB adapters and their
+//! in-memory twins) on top of it, `ingest` (the write path of webhook and reconcile), and `runtime`
+//! (configuration, secrets, telemetry, the cold-start wiring). A function's own flow lives in its crate.
 
 pub mod domain;
 pub mod ingest;

@@ -1,3 +1,5 @@
+//! Every way a request can fail, mapped once to an HTTP status, a stable `code` and a safe message.
+
 use crate::link::LinkError;
 use std::time::Duration;
 

@@ -1,3 +1,5 @@
+//! The scheduled event in, one run, its summary out: logged, recorded as metrics and returned.
+
 use crate::deadline::Deadline;
 use crate::lease::LeaseStore;
 use crate::run::{ReconcileError, Reconciler};

@@ -1,7 +1,7 @@
 //! One reconciliation run at a time, and where the last run stopped: a lease with an expiry and a
 //! checkpoint, two items in the transfers table (`LEASE#<name>`, `CHECKPOINT#<name>`), each written
 //! by one conditional write. A DynamoDB adapter and an in-memory twin share one contract
-//! (`shared/tests/lease_contract.rs` runs it against both).
+//! (`tests/lease_contract.rs` runs it against both).
 //!
 //! - The lease is granted when it is free or expired; every grant bumps its `fence`. The holder keeps
 //!   it until it releases it or `lease_until` passes, so a crashed run blocks the next one only until

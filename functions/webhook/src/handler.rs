@@ -1,3 +1,6 @@
+//! A function-URL request in, one delivery to `receive`, Mesh's answer out: 200 once the event is
+//! durable (or known), a JSON error with a stable `code` otherwise.
+
 use crate::receive::{Accepted, Delivery, WebhookError, WebhookKeys, WebhookSettings, receive};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

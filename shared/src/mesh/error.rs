@@ -1,3 +1,5 @@
+//! How a Mesh call failed, in the classes callers act on differently.
+
 use std::time::Duration;
 
 /// How a Mesh call failed, in the classes callers act on differently: fix credentials, fix the

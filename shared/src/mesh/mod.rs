@@ -2,6 +2,7 @@
 //! errors, the credentials it calls with, and the webhook signature. Depends on nothing else in
 //! `shared`.
 
+/// The HTTP client: timeouts on every call, the error classes, pagination of the transfer listing.
 mod client;
 mod credentials;
 mod error;

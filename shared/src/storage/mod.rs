@@ -1,4 +1,6 @@
-//! Transfer state in DynamoDB, and an in-memory twin for fast tests of code above the store.
+//! Storage: the port (`TransferStore` and the records it reads and writes), the DynamoDB adapters one
+//! file per item kind (transfers; event records and parked bodies), the SDK-error helpers every
+//! DynamoDB adapter uses, and the in-memory twin for fast tests of code above the store.
 //!
 //! Table design (also in the README; the table itself is declared once, in `template.yaml`):
 //! - key `pk` (S): `TRANSFER#<transactionId>` for a transfer; other item kinds (webhook events,
