@@ -484,7 +484,7 @@ class Template(unittest.TestCase):
         self.assertTrue('NAMESPACE: &str = "MeshBackend"' in self.code, "EMF namespace")
         self.assertTrue('with_dimension("Function", function)' in self.code, "EMF dimension Function")
         for binary in FUNCTIONS.values():
-            self.assertTrue(f'shared::metrics::init("{binary}")' in self.code, f"Function={binary}")
+            self.assertTrue(f'shared::runtime::metrics::init("{binary}")' in self.code, f"Function={binary}")
         names = {name for a in self.alarms().values() for ns, name, _ in self.alarm_metrics(a) if ns == "MeshBackend"}
         values = {v for a in self.alarms().values() for ns, _, dims in self.alarm_metrics(a) if ns == "MeshBackend"
                   for k, v in dims.items() if k == "Reason"}
