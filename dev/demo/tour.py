@@ -111,7 +111,7 @@ def main():
 
     say(5, "reconcile (on an EventBridge schedule in AWS) compares Mesh's listing with the table and repairs")
     cmd = ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", LAMBDA.rsplit(":", 1)[1],
-           "reconcile", "--data-file", "events/reconcile-schedule.json"]
+           "reconcile", "--data-file", "events/local/reconcile-schedule.json"]
     detail(DIM + " ".join(cmd) + OFF)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
