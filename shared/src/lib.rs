@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod secrets;
 pub mod signature;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

@@ -13,7 +13,11 @@ use shared::link::LinkPolicy;
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> std::process::ExitCode {
+    shared::startup::exit_code(run().await).await
+}
+
+async fn run() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("link-token");
     let deps = shared::app::Deps::init().await?;

@@ -18,7 +18,11 @@ struct App {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> std::process::ExitCode {
+    shared::startup::exit_code(run().await).await
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     shared::metrics::init("reconcile");
     let deps = Deps::init().await?;

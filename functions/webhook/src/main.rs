@@ -8,7 +8,11 @@ use shared::webhook::WebhookSettings;
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> std::process::ExitCode {
+    shared::startup::exit_code(run().await).await
+}
+
+async fn run() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     shared::metrics::init("webhook");
     let deps = Arc::new(shared::app::Deps::init().await?);
