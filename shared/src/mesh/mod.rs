@@ -1,5 +1,5 @@
 //! The Mesh Connect API: typed models (REST camelCase, webhook PascalCase), the HTTP client, and its
-//! errors. Contract: `shared/mesh-api.md` in the steering repo.
+//! errors. Contract: `docs/mesh-contract.md`.
 
 mod client;
 mod error;
