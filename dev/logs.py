@@ -23,8 +23,8 @@ COLOUR = sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
 SOURCES = {"functions": "36", "sandbox": "35", "page": "34", "moto": "90"}  # cyan, magenta, blue, grey
 FILES = {"functions": "functions.log", "sandbox": "mesh-sandbox.log", "page": "demo-page.log", "moto": "moto.log"}
 LEVELS = {"ERROR": "1;31", "WARN": "33", "INFO": "32", "DEBUG": "90", "TRACE": "90"}
-# A tracing line: "2026-11-28T23:50:00.123456Z  INFO message key=value"
-TRACING = re.compile(r"^(\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d))\.\d+Z\s+(ERROR|WARN|INFO|DEBUG|TRACE)\s+(.*)$")
+# A tracing line: "2026-11-28T23:50:00.123456Z  INFO message key=value" (cargo-lambda's own have no time).
+TRACING = re.compile(r"^(?:\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\.\d+Z)?\s*(ERROR|WARN|INFO|DEBUG|TRACE)\s+(.*)$")
 CARGO = re.compile(r"^\s*(Compiling|Finished|Running|Blocking|Checking|Building|warning:|\s*-->)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -52,14 +52,19 @@ def metrics_line(line):
     return "%s metrics %s" % (doc.get("Function", ""), ", ".join(parts))
 
 
+LAST_STAMP = {}
+
+
 def render(source, raw):
     line = ANSI.sub("", raw.rstrip("\n"))
     if not line.strip():
         return None
-    stamp, level, text = time.strftime("%H:%M:%S"), None, line
+    # Lines without a time of their own (cargo's, the metrics) take the source's last one.
+    stamp, level, text = LAST_STAMP.get(source) or time.strftime("%H:%M:%S"), None, line
     m = TRACING.match(line)
     if m:
-        stamp, level, text = m.group(2), m.group(3), m.group(4)
+        stamp, level, text = m.group(1) or stamp, m.group(2), m.group(3)
+        LAST_STAMP[source] = stamp
     if source == "functions":
         metrics = metrics_line(line)
         if metrics:

@@ -9,6 +9,7 @@ Ports: LAMBDA_PORT (9000) and SANDBOX_PORT (8787), as for make dev.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -74,9 +75,8 @@ def describe(ds):
 def main():
     try:
         call("GET", SANDBOX + "/sandbox/health")
-        urllib.request.urlopen(LAMBDA, timeout=5)
-    except urllib.error.HTTPError:
-        pass  # the functions answered: the stack is up
+        # A connection, not a request: cargo lambda watch logs a request to no function as an error.
+        socket.create_connection(("127.0.0.1", int(LAMBDA.rsplit(":", 1)[1])), timeout=5).close()
     except (urllib.error.URLError, OSError):
         sys.exit("The stack is not running on %s / %s: start it with `make dev` (in another terminal) first." % (LAMBDA, SANDBOX))
 

@@ -63,7 +63,7 @@ async fn report_init_error(api: &str, message: &str) {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?
-            .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+            .post(init_error_url(api))
             .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
             .json(&body)
             .send()
@@ -72,6 +72,13 @@ async fn report_init_error(api: &str, message: &str) {
     if let Err(e) = sent.await {
         eprintln!("reporting the init error to the Lambda Runtime API failed: {e}");
     }
+}
+
+/// Lambda sets `AWS_LAMBDA_RUNTIME_API` to `host:port`; cargo-lambda to a URL with a path.
+fn init_error_url(api: &str) -> String {
+    let base =
+        if api.starts_with("http://") || api.starts_with("https://") { api.into() } else { format!("http://{api}") };
+    format!("{}/2018-06-01/runtime/init/error", base.trim_end_matches('/'))
 }
 
 #[cfg(test)]
@@ -84,6 +91,15 @@ mod tests {
     fn the_message_is_the_display_form_naming_the_variable() {
         let error = InitError::from(ConfigError::Missing { name: "TRANSFERS_TABLE".into() });
         assert_eq!(message(&error), "configuration variable TRANSFERS_TABLE is missing");
+    }
+
+    #[test]
+    fn the_runtime_api_is_lambdas_host_and_port_or_cargo_lambdas_url() {
+        assert_eq!(init_error_url("127.0.0.1:9001"), "http://127.0.0.1:9001/2018-06-01/runtime/init/error");
+        assert_eq!(
+            init_error_url("http://127.0.0.1:9000/.rt/webhook"),
+            "http://127.0.0.1:9000/.rt/webhook/2018-06-01/runtime/init/error"
+        );
     }
 
     #[derive(Debug, thiserror::Error)]
