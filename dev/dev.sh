@@ -17,8 +17,9 @@ stop() {
   stack_stop
 }
 trap stop EXIT
-# Ctrl-C is how make dev is meant to end: stop everything and exit 0, so make reports no error.
-trap 'trap - INT TERM; stop; exit 0' INT TERM
+# Ctrl-C is how make dev is meant to end: stop everything and exit 0, so make reports no error. A second
+# signal (make passes its own on) must not cut the stopping short.
+trap 'trap "" INT TERM; stop; exit 0' INT TERM
 stack_check_ports
 
 bash dev/setup.sh
@@ -43,7 +44,7 @@ cat <<BANNER
   Mesh sandbox     http://127.0.0.1:$SANDBOX_PORT   (control API under /sandbox, see dev/mesh-sandbox/README.md)
   moto             http://127.0.0.1:$MOTO_PORT      (table '$STACK_TABLE', secret '$STACK_SECRET')
 
-  Logs             $STACK_LOGS/   (functions.log, mesh-sandbox.log, demo-page.log, moto.log)
+  Logs             ${STACK_LOGS#"$ROOT"/}/   (functions.log, mesh-sandbox.log, demo-page.log, moto.log)
                    make logs   follows them, coloured, in another terminal
 
   Try:  curl -s -XPOST -H 'x-local-user: alice' -d '{"amountInFiat": 25}' \\
