@@ -2,7 +2,7 @@
 # Both install what is missing first (dev/setup.sh) and are safe to run twice.
 SHELL := /bin/bash
 
-.PHONY: dev test setup fmt bench demo
+.PHONY: dev test setup fmt bench demo logs
 
 dev:
 	@bash dev/dev.sh
@@ -13,6 +13,10 @@ test:
 # A scripted tour on the stack `make dev` is running: a payment, then a dropped webhook repaired by reconcile.
 demo:
 	@source dev/lib.sh && python3 dev/demo/tour.py
+
+# Follows what make dev writes to .dev/logs/ as one coloured stream (in a second terminal).
+logs:
+	@python3 dev/logs.py
 
 setup:
 	@bash dev/setup.sh

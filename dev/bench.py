@@ -205,14 +205,14 @@ def zip_size(binary: Path) -> int:
 
 
 def link_token_event(i: int) -> dict:
-    e = json.loads((ROOT / "events/link-token-create.json").read_text())
+    e = json.loads((ROOT / "events/aws/link-token-create.json").read_text())
     e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = f"bench-user-{i % 50}"
     e["body"] = json.dumps({"amountInFiat": 10, "symbol": "USDC", "network": "Base"})
     return e
 
 
 def webhook_event(tx: str, event_id: str, status: str, ts: int) -> dict:
-    e = json.loads((ROOT / "events/webhook-succeeded.json").read_text())
+    e = json.loads((ROOT / "events/local/webhook-succeeded.json").read_text())
     body = json.dumps({
         "Id": str(uuid.uuid4()), "EventId": event_id, "SentTimestamp": int(time.time()),
         "TransferId": f"tr-{tx}", "TransactionId": tx, "UserId": "bench", "TransferStatus": status,

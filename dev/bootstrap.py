@@ -6,11 +6,17 @@ drift from the deployed one. Safe to run twice: existing resources are left as t
 
   bootstrap.py table  --endpoint URL --name NAME
   bootstrap.py secret --endpoint URL --name NAME --client-id ID --client-secret S --webhook-secret W
+  bootstrap.py fixture-transfer --endpoint URL --name NAME
+
+fixture-transfer records the transfer that the signed webhook fixture (events/local/webhook-succeeded.json)
+reports on, as link-token would have recorded it when minting the token (status `created`), so that
+invoking the fixtures under `make dev` applies the event instead of keeping it as an orphan.
 """
 import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -95,6 +101,51 @@ def put_secret(endpoint: str, name: str, value: dict) -> None:
         print(f"secret {name} updated")
 
 
+# Mesh's id of the Base network (GET /api/v1/transfers/managed/networks), as link-token records it.
+BASE_NETWORK_ID = "aa883b03-120d-477c-a588-37c2afd3ca71"
+OPEN_SHARDS = 4
+
+
+def open_shard(transaction_id: str) -> str:
+    """shared::store::open_shard: FNV-1a of the id, modulo the shard count."""
+    h = 0x811C9DC5
+    for b in transaction_id.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return f"OPEN#{h % OPEN_SHARDS}"
+
+
+def put_fixture_transfer(endpoint: str, name: str) -> None:
+    body = json.loads(json.loads((ROOT / "events/local/webhook-succeeded.json").read_text())["body"])
+    txn, now = body["TransactionId"], int(time.time() * 1000)
+    offered = {
+        "symbol": {"S": body["Token"]},
+        "network_id": {"S": BASE_NETWORK_ID},
+        "network_name": {"S": body["Chain"]},
+        "address": {"S": body["DestinationAddress"]},
+    }
+    item = {
+        "pk": {"S": f"TRANSFER#{txn}"},
+        "kind": {"S": "transfer"},
+        "transaction_id": {"S": txn},
+        "user_id": {"S": body["UserId"]},
+        "status": {"S": "created"},
+        "status_rank": {"N": "0"},
+        "open_shard": {"S": open_shard(txn)},
+        "created_at": {"N": str(now)},
+        "updated_at": {"N": str(now)},
+        "version": {"N": "1"},
+        "order_id": {"S": "order-1001"},
+        "expected_amount_fiat": {"S": str(body["DestinationAmount"])},
+        "offered": {"L": [{"M": offered}]},
+    }
+    ddb = client("dynamodb", endpoint)
+    try:
+        ddb.put_item(TableName=name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        print(f"fixture transfer {txn} (user {body['UserId']}) created")
+    except ddb.exceptions.ConditionalCheckFailedException:
+        print(f"fixture transfer {txn} exists")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,9 +160,14 @@ def main() -> int:
     s.add_argument("--client-secret", required=True)
     s.add_argument("--webhook-secret", required=True)
     s.add_argument("--previous-webhook-secret")
+    f = sub.add_parser("fixture-transfer")
+    f.add_argument("--endpoint", required=True)
+    f.add_argument("--name", required=True)
     args = parser.parse_args()
     if args.command == "table":
         create_table(args.endpoint, args.name, Path(args.template))
+    elif args.command == "fixture-transfer":
+        put_fixture_transfer(args.endpoint, args.name)
     else:
         value = {
             "clientId": args.client_id,

@@ -2,14 +2,24 @@
 # `make dev`: the whole system on this machine. moto (DynamoDB + Secrets Manager), the Mesh sandbox
 # and the three functions under `cargo lambda watch`, wired together, and the demo checkout page, all
 # on 127.0.0.1 (dev/stack.sh).
-# Ctrl-C stops everything it started.
+# Ctrl-C stops everything it started. `make dev LOGS=1` also follows the logs here (dev/logs.py).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 source dev/stack.sh
 
-trap 'trap - EXIT INT TERM; step "stopping"; stack_stop' EXIT INT TERM
+stopped=""
+stop() {
+  [[ -n $stopped ]] && return
+  stopped=yes
+  step "stopping"
+  stack_stop
+}
+trap stop EXIT
+# Ctrl-C is how make dev is meant to end: stop everything and exit 0, so make reports no error. A second
+# signal (make passes its own on) must not cut the stopping short.
+trap 'trap "" INT TERM; stop; exit 0' INT TERM
 stack_check_ports
 
 bash dev/setup.sh
@@ -21,20 +31,28 @@ stack_start
 
 cat <<BANNER
 
-  Running. Everything listens on 127.0.0.1 only; logs are in .dev/logs/.
+  Running. Everything listens on 127.0.0.1 only.
 
   checkout page    http://127.0.0.1:$DEMO_PORT/   (the real Mesh Web Link SDK, opening the sandbox's Link page)
+  API reference    http://127.0.0.1:$DEMO_PORT/api/   (functions/link-token/openapi.json)
   scripted tour    make demo                       (a payment, then a dropped webhook repaired by reconcile)
 
   link-token API   http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens   (header x-local-user: <id>)
   webhook URL      http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/                 (the sandbox delivers here)
-  reconcile        cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT reconcile --data-file events/reconcile-schedule.json
+  reconcile        cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT reconcile --data-file events/local/reconcile-schedule.json
+                   (cargo-lambda is in .dev/venv/bin: export PATH="\$PWD/.dev/venv/bin:\$PATH")
   Mesh sandbox     http://127.0.0.1:$SANDBOX_PORT   (control API under /sandbox, see dev/mesh-sandbox/README.md)
   moto             http://127.0.0.1:$MOTO_PORT      (table '$STACK_TABLE', secret '$STACK_SECRET')
+
+  Logs             ${STACK_LOGS#"$ROOT"/}/   (functions.log, mesh-sandbox.log, demo-page.log, moto.log)
+                   make logs   follows them, coloured, in another terminal
 
   Try:  curl -s -XPOST -H 'x-local-user: alice' -d '{"amountInFiat": 25}' \\
           http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens
 
   Ctrl-C stops everything.
 BANNER
+if [[ ${LOGS:-} == 1 ]]; then
+  python3 dev/logs.py --dir "$STACK_LOGS" &
+fi
 wait

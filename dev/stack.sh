@@ -8,17 +8,23 @@
 #   functions     the three functions under `cargo lambda watch` (AUTH_MODE=local)
 #   demo page     dev/demo, the checkout page on the real Mesh Web Link SDK
 
-MOTO_PORT=${MOTO_PORT:-5005}
-SANDBOX_PORT=${SANDBOX_PORT:-8787}
+# The functions' configuration is dev/local.env, the file a plain `cargo lambda watch` reads too (Cargo.toml
+# [workspace.metadata.lambda.watch]). This shell gets it as well (the demo page's DESTINATIONS, the table and
+# secret names, the default ports), with this stack's ports.
+set -a
+# shellcheck source=dev/local.env
+source "$ROOT/dev/local.env"
+set +a
+MOTO_PORT=${MOTO_PORT:-${AWS_ENDPOINT_URL##*:}}
+SANDBOX_PORT=${SANDBOX_PORT:-${MESH_API_BASE_URL##*:}}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
 DEMO_PORT=${DEMO_PORT:-8080}
-STACK_TABLE=transfers
-STACK_SECRET=mesh/credentials
 STACK_LOGS=${STACK_LOGS:-$ROOT/.dev/logs}
-
-# A demo merchant: USDC on Base and Solana, ETH on Ethereum. Override with DESTINATIONS. The functions get
-# it as their DESTINATIONS, and the demo page builds its asset picker from the same value.
-STACK_DEMO_DESTINATIONS='[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"},{"symbol":"USDC","network":"Solana","address":"9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"},{"symbol":"ETH","network":"Ethereum","address":"0x2222222222222222222222222222222222222222"}]'
+STACK_WEBHOOK_SECRET=sandbox-webhook-secret
+STACK_TABLE=$TRANSFERS_TABLE
+STACK_SECRET=$MESH_SECRET_ID
+STACK_DEFAULT_ENDPOINTS="$AWS_ENDPOINT_URL $MESH_API_BASE_URL"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" MESH_API_BASE_URL="http://127.0.0.1:$SANDBOX_PORT"
 
 STACK_GROUPS=()
 
@@ -50,30 +56,41 @@ stack_start() {
   wait_port "$MOTO_PORT" 30 moto_server
   python3 "$ROOT/dev/bootstrap.py" table --endpoint "http://127.0.0.1:$MOTO_PORT" --name "$STACK_TABLE"
   python3 "$ROOT/dev/bootstrap.py" secret --endpoint "http://127.0.0.1:$MOTO_PORT" --name "$STACK_SECRET" \
-    --client-id sandbox-client-id --client-secret sandbox-client-secret --webhook-secret sandbox-webhook-secret
+    --client-id sandbox-client-id --client-secret sandbox-client-secret --webhook-secret "$STACK_WEBHOOK_SECRET"
+  # The transfer the events/local/ fixtures refer to (README "Invoking a function with an event").
+  python3 "$ROOT/dev/bootstrap.py" fixture-transfer --endpoint "http://127.0.0.1:$MOTO_PORT" --name "$STACK_TABLE"
 
   step "Mesh sandbox on 127.0.0.1:$SANDBOX_PORT"
   # Debug builds on a busy machine can take longer than Mesh's default 200 ms to answer; a late answer
   # only means a retry (a duplicate for the webhook), but a roomier timeout keeps the logs quiet.
   stack_spawn mesh-sandbox "$ROOT/target/debug/mesh-sandbox" --port "$SANDBOX_PORT" \
-    --webhook-url "http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/" --webhook-secret sandbox-webhook-secret \
+    --webhook-url "http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/" --webhook-secret "$STACK_WEBHOOK_SECRET" \
     --webhook-timeout-ms "${SANDBOX_WEBHOOK_TIMEOUT_MS:-2000}"
   wait_port "$SANDBOX_PORT" 30 mesh-sandbox
 
   step "functions under cargo lambda watch on 127.0.0.1:$LAMBDA_PORT"
-  export DESTINATIONS="${DESTINATIONS:-$STACK_DEMO_DESTINATIONS}"
-  # RECONCILE_GRACE_SECONDS=0: locally, reconcile may repair a transfer the moment it settles (`make demo`).
-  export TRANSFERS_TABLE="$STACK_TABLE" MESH_SECRET_ID="$STACK_SECRET" MESH_ENV=sandbox \
-    MESH_API_BASE_URL="http://127.0.0.1:$SANDBOX_PORT" AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" \
-    AWS_LAMBDA_LOG_FORMAT=Text AUTH_MODE=local RECONCILE_GRACE_SECONDS="${RECONCILE_GRACE_SECONDS:-0}"
-  cd "$ROOT"  # cargo lambda watch builds and watches the workspace it is started in
-  stack_spawn functions cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
+  # cargo-lambda gives the env file named in Cargo.toml precedence over this shell's variables, and reads it
+  # relative to its working directory. On make dev's default ports it runs from the repository (and rebuilds a
+  # function when its source changes); on other ports, from a directory holding a copy of dev/local.env with
+  # those ports.
+  local watch_dir=$ROOT
+  if [[ "$AWS_ENDPOINT_URL $MESH_API_BASE_URL" != "$STACK_DEFAULT_ENDPOINTS" ]]; then
+    watch_dir="$STACK_LOGS/functions-env"
+    mkdir -p "$watch_dir/dev"
+    sed -e "s#^AWS_ENDPOINT_URL=.*#AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL#" \
+      -e "s#^MESH_API_BASE_URL=.*#MESH_API_BASE_URL=$MESH_API_BASE_URL#" "$ROOT/dev/local.env" > "$watch_dir/dev/local.env"
+    echo "(other ports than dev/local.env's: the functions are not rebuilt when their source changes)"
+  fi
+  cd "$watch_dir"
+  stack_spawn functions cargo lambda watch --manifest-path "$ROOT/Cargo.toml" -A 127.0.0.1 -P "$LAMBDA_PORT"
+  cd "$ROOT"
   wait_port "$LAMBDA_PORT" 120 "cargo lambda watch"
   # The first request to each function starts it (and compiles it if it is stale); do that now rather than
-  # make the first payment's webhook wait.
+  # make the first payment's webhook wait. Neither request is an error: a user's (empty) transfer list,
+  # and a GET to the webhook, which answers 405 without counting it as a rejected delivery.
   echo "starting the functions (first request to each)"
-  stack_warm "link-token/transfers/warm-up" -H 'x-local-user: warm-up'
-  stack_warm "webhook/" -X POST -d '{}'
+  stack_warm "link-token/transfers?limit=1" -H 'x-local-user: warm-up'
+  stack_warm "webhook/"
 
   step "demo checkout page on 127.0.0.1:$DEMO_PORT"
   stack_spawn demo-page python3 "$ROOT/dev/demo/serve.py" --port "$DEMO_PORT" \

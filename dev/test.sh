@@ -12,6 +12,13 @@ cargo fmt --all --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "dependencies (cargo deny: licenses, bans, sources; deny.toml)"
+# Offline. Advisories need the RustSec database from GitHub: `cargo deny check advisories` where reachable.
+cargo deny --log-level error check licenses bans sources
+
+step "API types (functions/link-token/openapi.d.ts from openapi.json) and the demo page's type check"
+(cd dev/demo && npm run --silent check)
+
 step "template (cfn-lint, serverless rules, sam validate, template assertions)"
 # Zero findings, no rule silenced globally (a per-resource exception in template.yaml says why).
 cfn-lint template.yaml
@@ -34,7 +41,7 @@ export MOTO_ENDPOINT="http://127.0.0.1:$port"
 step "tests"
 cargo test --workspace --locked
 
-step "browser test (demo checkout page, headless chromium)"
+step "browser test (demo checkout page, headless chromium), then the README's commands on the same stack"
 bash dev/demo/browser-test.sh
 
 step "sam build (cargo lambda, arm64, the three functions)"

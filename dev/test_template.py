@@ -362,7 +362,7 @@ class Template(unittest.TestCase):
         sched = next(iter(events.values()))["Properties"]
         self.assertEqual(sched["ScheduleExpression"], {"Ref": "ReconcileSchedule"})
         # ScheduleV2 delivers Input as-is: exactly the event file the handler is tested with.
-        self.assertEqual(json.loads(sched["Input"]), json.loads((ROOT / "events/reconcile-schedule.json").read_text()))
+        self.assertEqual(json.loads(sched["Input"]), json.loads((ROOT / "events/aws/reconcile-schedule.json").read_text()))
         retry = sched["RetryPolicy"]
         self.assertGreaterEqual(retry["MaximumRetryAttempts"], 1)
         dlq = sched["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser test of the demo checkout page (a step of `make test`, after the cargo tests): starts the
 # same stack as `make dev` (dev/stack.sh) on free ports, clicks through the page in headless Debian
-# chromium with playwright-core, and always stops everything it started.
+# chromium with playwright-core, runs the README's commands against it (dev/readme-commands-test.py), and
+# always stops everything it started.
 #   SCREENSHOT=docs/checkout.png bash dev/demo/browser-test.sh   also saves the finished page
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -40,3 +41,7 @@ echo "stack up (logs in .dev/logs/browser-test/); page on http://127.0.0.1:$DEMO
 
 if [[ -n ${SCREENSHOT:-} ]]; then SCREENSHOT=$(realpath -m "$SCREENSHOT"); export SCREENSHOT; fi
 DEMO_URL="http://127.0.0.1:$DEMO_PORT/" node dev/demo/checkout.test.mjs
+
+# The README's shell blocks, pasted as a newcomer would into a second terminal, against this stack.
+LAMBDA_PORT=$LAMBDA_PORT SANDBOX_PORT=$SANDBOX_PORT MOTO_PORT=$MOTO_PORT DEMO_PORT=$DEMO_PORT \
+  python3 dev/readme-commands-test.py

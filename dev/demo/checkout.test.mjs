@@ -36,6 +36,41 @@ context.on('request', (r) => {
   if (/^https?:$/.test(protocol) && !['127.0.0.1', 'localhost'].includes(hostname)) offHost.push(r.url());
 });
 const errors = [];
+// Every file the demo page's own server is asked for exists (the favicon too).
+const pageOrigin = new URL(url).origin;
+const notFound = [];
+context.on('response', (r) => {
+  if (new URL(r.url()).origin === pageOrigin && r.status() >= 400) notFound.push(`${r.status()} ${r.url()}`);
+});
+
+// WCAG 2.1 AA: every piece of visible, enabled text has a contrast ratio of at least 4.5:1 against the
+// background it is drawn on (3:1 when large: 24 px, or 18.66 px bold). Runs in the page.
+function lowContrast() {
+  const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!own || el.closest('[hidden]') || el.disabled || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) found.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+  }
+  return found;
+}
 
 try {
   const page = await context.newPage();
@@ -67,6 +102,7 @@ try {
     assert.match(events, /GET \/transfers\/… → succeeded/);
     assert.match((await page.locator('#details').textContent()) ?? '', /Tx hash/);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+    assert.deepEqual(await page.evaluate(lowContrast), [], 'text under WCAG AA contrast on the finished page');
   });
 
   await check('a Paylink opens in a new tab and ends with the status the webhook set: succeeded', async () => {
@@ -82,8 +118,15 @@ try {
     await paylink.close();
   });
 
-  await check('no request left this machine and the page threw nothing', async () => {
+  await check('the API reference renders openapi.json offline', async () => {
+    await page.goto(new URL('/api/', url).href);
+    await page.locator('.swagger-ui .info .title').filter({ hasText: 'link-token' }).waitFor();
+    await page.locator('.opblock-summary-path', { hasText: '/link-tokens' }).first().waitFor();
+  });
+
+  await check('no request left this machine, none got a 4xx from the page server, and the page threw nothing', async () => {
     assert.deepEqual(offHost, []);
+    assert.deepEqual(notFound, []);
     assert.deepEqual(errors, []);
   });
 } finally {

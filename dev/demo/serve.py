@@ -4,6 +4,9 @@
 /config.js is generated per run from the arguments and the DESTINATIONS environment variable the functions
 get too, so the page's asset picker and the link-token function never disagree and nothing is written
 into the source tree (make dev and make test can run side by side on different ports).
+
+/api/ renders the link-token API's OpenAPI document (functions/link-token/openapi.json, served as
+/openapi.json) with the Swagger UI that `make setup` vendors from npm.
 """
 import argparse
 import functools
@@ -13,6 +16,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+OPENAPI = os.path.join(HERE, "..", "..", "functions", "link-token", "openapi.json")
 
 
 def page_config(api, sandbox):
@@ -26,14 +30,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     config_js = b""
 
     def do_GET(self):
-        if self.path.split("?")[0] == "/config.js":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/javascript; charset=utf-8")
-            self.send_header("Content-Length", str(len(self.config_js)))
-            self.end_headers()
-            self.wfile.write(self.config_js)
-            return
+        path = self.path.split("?")[0]
+        if path == "/config.js":
+            return self.send_bytes(self.config_js, "text/javascript; charset=utf-8")
+        if path == "/openapi.json":
+            with open(OPENAPI, "rb") as f:
+                return self.send_bytes(f.read(), "application/json")
+        if path in ("/api", "/api/"):
+            self.path = "/api.html"
         super().do_GET()
+
+    def send_bytes(self, body, content_type):
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")

@@ -9,6 +9,7 @@ Ports: LAMBDA_PORT (9000) and SANDBOX_PORT (8787), as for make dev.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -74,9 +75,8 @@ def describe(ds):
 def main():
     try:
         call("GET", SANDBOX + "/sandbox/health")
-        urllib.request.urlopen(LAMBDA, timeout=5)
-    except urllib.error.HTTPError:
-        pass  # the functions answered: the stack is up
+        # A connection, not a request: cargo lambda watch logs a request to no function as an error.
+        socket.create_connection(("127.0.0.1", int(LAMBDA.rsplit(":", 1)[1])), timeout=5).close()
     except (urllib.error.URLError, OSError):
         sys.exit("The stack is not running on %s / %s: start it with `make dev` (in another terminal) first." % (LAMBDA, SANDBOX))
 
@@ -111,7 +111,7 @@ def main():
 
     say(5, "reconcile (on an EventBridge schedule in AWS) compares Mesh's listing with the table and repairs")
     cmd = ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", LAMBDA.rsplit(":", 1)[1],
-           "reconcile", "--data-file", "events/reconcile-schedule.json"]
+           "reconcile", "--data-file", "events/local/reconcile-schedule.json"]
     detail(DIM + " ".join(cmd) + OFF)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:

@@ -1,6 +1,6 @@
 //! `mesh-sandbox`: a faithful local emulator of the Mesh Connect API (link tokens, networks, managed
 //! transfers) and of its signed transfer-status webhooks, with a fake Link page and a control API for
-//! tests and demos. The contract it reproduces is `shared/mesh-api.md` §9.
+//! tests and demos. The contract it reproduces is `docs/mesh-contract.md` §9.
 //!
 //! In tests:
 //! ```no_run

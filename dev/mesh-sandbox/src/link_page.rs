@@ -1,6 +1,6 @@
 //! The fake Link UI: `GET /link/{id}` (what the Base64 link token points at, opened by the Web SDK in an
 //! iframe) and `GET /paylink/{id}` (standalone). Plain HTML + inline JS, no external assets. It speaks the
-//! Link iframe ↔ parent `postMessage` protocol (mesh-api.md §6) and finishes the session through the
+//! Link iframe ↔ parent `postMessage` protocol (docs/mesh-contract.md §6) and finishes the session through the
 //! control API on the same origin.
 
 use std::sync::Arc;
@@ -129,7 +129,7 @@ h1{font-size:18px;margin:0 0 4px}.sub{color:#667;font-size:13px;margin:0 0 16px}
 select,input{width:100%;box-sizing:border-box;padding:8px;border:1px solid #ccd;border-radius:8px;font-size:14px}
 .dest{font-family:ui-monospace,monospace;font-size:12px;color:#556;word-break:break-all;margin-top:4px}
 .row{display:flex;gap:8px;margin-top:18px}button{flex:1;padding:11px;border:0;border-radius:9px;font-size:14px;font-weight:600;cursor:pointer}
-#complete{background:#1f6feb;color:#fff}#fail{background:#d1242f;color:#fff}#pending{background:#bf8700;color:#fff}#close{background:#e6e8eb;color:#1b1f24}
+#complete{background:#1f6feb;color:#fff}#fail{background:#d1242f;color:#fff}#pending{background:#9a6700;color:#fff}#close{background:#e6e8eb;color:#1b1f24}
 button:disabled{opacity:.5;cursor:default}details{margin-top:14px;font-size:13px}details label{display:flex;gap:6px;align-items:center}
 details input[type=checkbox]{width:auto}#status{margin-top:14px;font-size:13px;min-height:18px}.err{color:#d1242f}.okay{color:#1a7f37}
 .badge{display:inline-block;background:#eef;color:#335;border-radius:6px;padding:1px 6px;font-size:11px}

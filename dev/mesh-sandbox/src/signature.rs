@@ -1,7 +1,7 @@
 //! Webhook signing: `X-Mesh-Signature-256` = Base64(HMAC-SHA256(secret, raw body)).
 //!
 //! Written independently of the backend's verifier on purpose: the two must agree only through the
-//! contract (mesh-api.md §5), never through shared code.
+//! contract (docs/mesh-contract.md §5), never through shared code.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -313,7 +313,7 @@ pub struct TransferFee {
     pub fee_in_transfer_currency: f64,
 }
 
-/// `TransferModel` as `GET /api/v1/transfers/managed/mesh` returns it (mesh-api.md §4).
+/// `TransferModel` as `GET /api/v1/transfers/managed/mesh` returns it (docs/mesh-contract.md §4).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferModel {
@@ -363,7 +363,7 @@ pub struct TransferModel {
     pub requested_transfer_amount: f64,
 }
 
-/// The webhook body, serialised in exactly this key order with PascalCase names (mesh-api.md §5).
+/// The webhook body, serialised in exactly this key order with PascalCase names (docs/mesh-contract.md §5).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct WebhookBody {

@@ -6,7 +6,11 @@ use shared::runtime::config::ProcessEnv;
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> std::process::ExitCode {
+    shared::runtime::startup::exit_code(run().await).await
+}
+
+async fn run() -> Result<(), lambda_http::Error> {
     shared::runtime::telemetry::init();
     shared::runtime::metrics::init("link-token");
     let deps = shared::runtime::app::Deps::init().await?;

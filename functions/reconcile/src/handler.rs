@@ -11,7 +11,7 @@ use shared::storage::TransferStore;
 use std::time::Duration;
 
 /// What the EventBridge Scheduler target delivers: its `Input` as-is, `{}` in the template
-/// (`events/reconcile-schedule.json`). No field is read today; unknown ones are ignored so the
+/// (`events/aws/reconcile-schedule.json`). No field is read today; unknown ones are ignored so the
 /// schedule can carry notes without breaking runs.
 #[derive(Debug, Default, Deserialize)]
 pub struct ScheduleInput {}
@@ -95,7 +95,7 @@ mod tests {
     use shared::storage::MemoryTransferStore;
 
     fn fixture() -> serde_json::Value {
-        let path = format!("{}/../../events/reconcile-schedule.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../events/aws/reconcile-schedule.json", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

@@ -6,7 +6,11 @@ use reconcile::app::App;
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> std::process::ExitCode {
+    shared::runtime::startup::exit_code(run().await).await
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     shared::runtime::telemetry::init();
     shared::runtime::metrics::init("reconcile");
     let app = Arc::new(App::new(shared::runtime::app::Deps::init().await?)?);

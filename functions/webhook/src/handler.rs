@@ -51,6 +51,12 @@ fn respond(result: Result<Accepted, WebhookError>) -> Response<Body> {
             }
             json(200, serde_json::json!({ "outcome": a.outcome.as_str() }))
         }
+        // Mesh only POSTs: a GET or HEAD (a browser, a probe, `make dev`'s warm-up) is not a failed delivery,
+        // so it gets its 405 without a warning or a `WebhookRejected` count.
+        Err(e @ WebhookError::MethodNotAllowed) => {
+            tracing::debug!("not a delivery: only POST is");
+            json(e.status(), serde_json::json!({ "code": e.code(), "message": e.public_message() }))
+        }
         Err(e) => {
             if e.status() >= 500 {
                 tracing::error!(code = e.code(), error = %e, "webhook not recorded; Mesh will retry");
@@ -94,7 +100,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Request {
-        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../events/local/{name}", env!("CARGO_MANIFEST_DIR"));
         lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -126,8 +132,11 @@ mod tests {
     async fn a_tampered_body_is_refused_with_a_stable_code_and_no_echo() {
         let store = store_with_fixture_transfer().await;
         let mut event: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("{}/../../events/webhook-succeeded.json", env!("CARGO_MANIFEST_DIR")))
-                .unwrap(),
+            &std::fs::read_to_string(format!(
+                "{}/../../events/local/webhook-succeeded.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
         )
         .unwrap();
         let tampered = event["body"].as_str().unwrap().replace("49.99", "4999.99");
@@ -189,6 +198,12 @@ mod tests {
         assert!(logs.contains("c2d9a0b4-1f7e-4e0a-8c55-7e0d4b2a9f31"), "event id logged: {logs}");
         assert!(logs.contains("\"outcome\":\"applied\"") && logs.contains("\"outcome\":\"duplicate\""), "{logs}");
         assert!(logs.contains("signature_mismatch"), "{logs}");
+        let mut get = fixture("webhook-succeeded.json");
+        *get.method_mut() = lambda_http::http::Method::GET;
+        assert_eq!(call(&store, get).await.0, 405);
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("not a delivery"), "{logs}");
+        assert!(!logs.contains("method_not_allowed"), "a GET is not logged as a rejected delivery: {logs}");
         for forbidden in [
             "sandbox-webhook-secret",
             "r4apyYcDFHR2Cm4CYuYun2syTCAaUDeietAQjpM2t2s=",

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use webhook::receive::WebhookSettings;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> std::process::ExitCode {
+    shared::runtime::startup::exit_code(run().await).await
+}
+
+async fn run() -> Result<(), lambda_http::Error> {
     shared::runtime::telemetry::init();
     shared::runtime::metrics::init("webhook");
     let deps = Arc::new(shared::runtime::app::Deps::init().await?);

@@ -1,6 +1,6 @@
 //! The Mesh Connect API: typed models (REST camelCase, webhook PascalCase), the HTTP client, its
 //! errors, the credentials it calls with, and the webhook signature. Depends on nothing else in
-//! `shared`.
+//! `shared`. Contract: `docs/mesh-contract.md`.
 
 /// The HTTP client: timeouts on every call, the error classes, pagination of the transfer listing.
 mod client;

@@ -7,4 +7,5 @@ pub mod aws;
 pub mod config;
 pub mod metrics;
 pub mod secrets;
+pub mod startup;
 pub mod telemetry;
