@@ -86,6 +86,18 @@ EXPECTED = {
         ("dynamodb:Query", index("open-transfers")), ("sqs:SendMessage", FAILURE_QUEUE),
     ),
 }
+# Item-level narrowing (dynamodb:LeadingKeys = the partition key) of a function's table grants: action ->
+# the key patterns it may touch. link-token only ever updates or deletes its own idempotency records.
+EXPECTED_LEADING_KEYS = {
+    "LinkTokenFunction": {
+        "dynamodb:GetItem": {"TRANSFER#*", "IDEMPOTENCY#*"},
+        "dynamodb:PutItem": {"TRANSFER#*", "IDEMPOTENCY#*"},
+        "dynamodb:UpdateItem": {"IDEMPOTENCY#*"},
+        "dynamodb:DeleteItem": {"IDEMPOTENCY#*"},
+    },
+    "WebhookFunction": {},
+    "ReconcileFunction": {},
+}
 # Granted only under a condition: kms:Decrypt on a customer-managed key of an existing secret.
 EXPECTED_CONDITIONAL = {fn: {("HasMeshSecretKmsKey", "kms:Decrypt", key(KMS_KEY))} for fn in FUNCTIONS}
 
@@ -224,12 +236,19 @@ class Template(unittest.TestCase):
                 self.assertNotIn("ManagedPolicyArns", role)
                 trust = list(statements(role["AssumeRolePolicyDocument"]))
                 self.assertEqual([st["Principal"] for _, st in trust], [{"Service": "lambda.amazonaws.com"}])
-                granted, conditional = set(), set()
+                granted, conditional, leading = set(), set(), {}
                 for cond, st in role_statements(self.role_of(name)):
                     self.assertEqual(st["Effect"], "Allow")
                     self.assertFalse({"NotAction", "NotResource"} & set(st), "no NotAction/NotResource")
                     pairs = {(a, key(r)) for a in as_list(st["Action"]) for r in as_list(st["Resource"])}
-                    if cond is None:
+                    if cond is None and "Condition" in st:
+                        self.assertEqual(list(st["Condition"]), ["ForAllValues:StringLike"])
+                        self.assertEqual(list(st["Condition"]["ForAllValues:StringLike"]), ["dynamodb:LeadingKeys"])
+                        for a in as_list(st["Action"]):
+                            self.assertNotIn(a, leading, f"{a} narrowed once")
+                            leading[a] = set(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+                        granted |= pairs
+                    elif cond is None:
                         granted |= pairs
                     else:
                         conditional |= {(cond, a, r) for a, r in pairs}
@@ -237,6 +256,13 @@ class Template(unittest.TestCase):
                             "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}})
                 self.assertEqual(granted, EXPECTED[name])
                 self.assertEqual(conditional, EXPECTED_CONDITIONAL[name])
+                self.assertEqual(leading, EXPECTED_LEADING_KEYS[name])
+
+    def test_leading_key_prefixes_are_the_ones_the_code_writes(self):
+        # A prefix the code renamed would make every call of the narrowed actions AccessDenied in AWS only.
+        prefixes = {p.rstrip("*") for g in EXPECTED_LEADING_KEYS.values() for pats in g.values() for p in pats}
+        for prefix in sorted(prefixes):
+            self.assertIn(f'"{prefix}', self.code, f"{prefix} is a key prefix in the code")
 
     def test_granted_dynamodb_and_secrets_actions_are_the_ones_the_code_calls(self):
         calls = {
@@ -472,6 +498,12 @@ class Template(unittest.TestCase):
         for reason in ("signature_missing", "signature_malformed", "signature_mismatch"):
             self.assertIn(("MeshBackend", "WebhookRejected", json.dumps({"Function": "webhook", "Reason": reason}, sort_keys=True)), seen)
         self.assertIn(("MeshBackend", "ReconcileRepaired", json.dumps({"Function": "reconcile"})), seen)
+        # What asks a human to look: conflicts, mismatches, parked bodies, transfers beyond the horizon.
+        for fn, metric, dims in (("webhook", "WebhookEvents", {"Outcome": "conflict"}), ("reconcile", "ReconcileConflicts", {}),
+                                 ("webhook", "AmountOrDestinationMismatches", {}), ("reconcile", "ReconcileAmountMismatches", {}),
+                                 ("reconcile", "ReconcileOtherMismatches", {}), ("webhook", "WebhookEvents", {"Outcome": "parked"}),
+                                 ("reconcile", "ReconcileBeyondHorizon", {})):
+            self.assertIn(("MeshBackend", metric, json.dumps({"Function": fn, **dims}, sort_keys=True)), seen, (metric, dims))
         for queue in ("ReconcileScheduleDLQ", "ReconcileFailureQueue"):
             self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible",
                            json.dumps({"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}})), seen, queue)
@@ -487,7 +519,7 @@ class Template(unittest.TestCase):
             self.assertTrue(f'shared::runtime::metrics::init("{binary}")' in self.code, f"Function={binary}")
         names = {name for a in self.alarms().values() for ns, name, _ in self.alarm_metrics(a) if ns == "MeshBackend"}
         values = {v for a in self.alarms().values() for ns, _, dims in self.alarm_metrics(a) if ns == "MeshBackend"
-                  for k, v in dims.items() if k == "Reason"}
+                  for k, v in dims.items() if k in ("Reason", "Outcome")}
         board = self.res["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
         body = json.loads(re.sub(r"\$\{[^}]+\}", "x", board))  # valid JSON once substituted
         self.assertTrue(body["widgets"])
@@ -498,6 +530,15 @@ class Template(unittest.TestCase):
             self.assertTrue(f'"{name}"' in self.code, f"metric {name} is emitted nowhere")
         for value in sorted(values):
             self.assertTrue(f'"{value}"' in self.code, f"dimension value {value} is emitted nowhere")
+
+    def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(self):
+        topic = self.res["AlarmTopic"]["Properties"]
+        self.assertEqual(topic["KmsMasterKeyId"], {"Fn::GetAtt": ["AlarmTopicKey", "Arn"]})
+        key_props = self.res["AlarmTopicKey"]["Properties"]
+        self.assertTrue(key_props["EnableKeyRotation"])
+        cw = [s for s in key_props["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        self.assertEqual(len(cw), 1, "CloudWatch alarms can publish only if the key lets them")
+        self.assertEqual(set(cw[0]["Action"]), {"kms:Decrypt", "kms:GenerateDataKey*"})
 
     def test_outputs(self):
         outputs = self.t["Outputs"]
