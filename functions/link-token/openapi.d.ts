@@ -60,7 +60,7 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         LinkTokenRequest: {
-            /** @description USD, within the configured bounds, at most 2 decimals */
+            /** @description USD, a JSON number (not a string), at most 2 decimals, within the deployment's bounds: MIN_AMOUNT_FIAT and MAX_AMOUNT_FIAT (template parameters MinAmountFiat and MaxAmountFiat), 1 and 10000 unless configured; outside them, or with more than 2 decimals, the answer is 400 invalid_amount */
             amountInFiat?: number;
             /** @description narrow to configured destinations with this ticker */
             symbol?: string;
