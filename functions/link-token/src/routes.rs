@@ -183,7 +183,8 @@ fn respond(result: Result<(u16, serde_json::Value, bool), ApiError>) -> Response
     }
 }
 
-fn parse_body(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
+/// The body of `POST /link-tokens` as the route reads it (public for the fuzz target in `fuzz/`).
+pub fn parse_body(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::InvalidJson);
     }

@@ -50,6 +50,16 @@ impl MemoryTransferStore {
     fn events(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, EventRecord>> {
         self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Everything the store holds, to compare before and after a call (tests and fuzz targets).
+    #[cfg(feature = "testkit")]
+    pub fn snapshot(&self) -> crate::storage::MemorySnapshot {
+        crate::storage::MemorySnapshot {
+            transfers: self.items().clone(),
+            events: self.events().clone(),
+            parked: self.parked(),
+        }
+    }
 }
 
 impl TransferStore for MemoryTransferStore {

@@ -1,6 +1,7 @@
 //! Storage: the port (`TransferStore` and the records it reads and writes), the DynamoDB adapters one
 //! file per item kind (transfers; event records and parked bodies), the SDK-error helpers every
-//! DynamoDB adapter uses, and the in-memory twin for fast tests of code above the store.
+//! DynamoDB adapter uses, and the in-memory twin for fast tests of code above the store (with, for
+//! tests only, `MemorySnapshot`: its whole content and what one report may change in it).
 //!
 //! Table design (also in the README; the table itself is declared once, in `template.yaml`):
 //! - key `pk` (S): `TRANSFER#<transactionId>` for a transfer; other item kinds (webhook events,
@@ -16,6 +17,8 @@ mod events;
 mod memory;
 mod port;
 mod sdk;
+#[cfg(feature = "testkit")]
+mod snapshot;
 mod transfers;
 
 pub use memory::MemoryTransferStore;
@@ -23,4 +26,6 @@ pub use port::{
     EVENT_RETENTION_SECS, EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange, TransferStore, parked_key,
 };
 pub use sdk::{n, sdk_error_detail, unavailable};
+#[cfg(feature = "testkit")]
+pub use snapshot::MemorySnapshot;
 pub use transfers::{BY_USER_INDEX, DynamoTransferStore, OPEN_INDEX, OPEN_SHARDS, open_shard};
