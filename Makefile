@@ -2,7 +2,7 @@
 # Both install what is missing first (dev/setup.sh) and are safe to run twice.
 SHELL := /bin/bash
 
-.PHONY: dev test setup fmt bench demo logs
+.PHONY: dev test setup fmt bench demo logs fuzz
 
 dev:
 	@bash dev/dev.sh
@@ -26,3 +26,7 @@ fmt:
 
 bench:
 	@bash dev/bench.sh
+
+# Each fuzz target in fuzz/ for FUZZ_SECONDS (default 300); findings land in fuzz/artifacts/<target>/.
+fuzz:
+	@bash dev/setup.sh && bash dev/fuzz.sh

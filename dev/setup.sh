@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make dev` and `make test` need that a fresh machine lacks: the Python tools (moto,
-# cargo-lambda, cfn-lint, SAM CLI) into .dev/venv, the Rust components, cargo-deny and the demo page's npm
-# packages (dev/demo). Safe to run twice:
+# cargo-lambda, cfn-lint, SAM CLI) into .dev/venv, the Rust components, cargo-deny, cargo-fuzz and the
+# demo page's npm packages (dev/demo). Safe to run twice:
 # it does nothing when dev/requirements.txt has not changed since the last install.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -30,6 +30,13 @@ fi
 if ! cargo deny --version >/dev/null 2>&1; then
   step "installing cargo-deny (cargo install --locked: a few minutes, once)"
   cargo install --locked cargo-deny@0.20.2
+fi
+
+# cargo-fuzz runs the fuzz targets in fuzz/ (`make fuzz`, and their smoke in `make test`). Built from
+# crates.io once (about two minutes); it compiles the targets with the system C++ compiler's libFuzzer.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "installing cargo-fuzz (cargo install --locked: a few minutes, once)"
+  cargo install --locked cargo-fuzz@0.13.2
 fi
 
 # The demo checkout page (dev/demo): the real Mesh Web Link SDK and playwright-core from the committed

@@ -8,6 +8,7 @@ bash dev/setup.sh
 
 step "format"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -40,6 +41,10 @@ export MOTO_ENDPOINT="http://127.0.0.1:$port"
 
 step "tests"
 cargo test --workspace --locked
+
+step "fuzz smoke (each cargo-fuzz target for 20 s; make fuzz runs them longer)"
+# Builds in fuzz/target (cold: minutes, once; then seconds) so the targets cannot rot.
+FUZZ_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" bash dev/fuzz.sh
 
 step "browser test (demo checkout page, headless chromium), then the README's commands on the same stack"
 bash dev/demo/browser-test.sh

@@ -37,7 +37,9 @@ fn known_defect_4(value: &Value) -> bool {
     static ARRAY: OnceLock<()> = OnceLock::new();
     static STRING_AMOUNT: OnceLock<()> = OnceLock::new();
     match value {
-        Value::Array(_) => fuzz_support::skip_known_defect(&ARRAY, "issue 17 defect 4, a JSON array accepted as a body"),
+        Value::Array(_) => {
+            fuzz_support::skip_known_defect(&ARRAY, "issue 17 defect 4, a JSON array accepted as a body")
+        }
         Value::Object(fields) if fields.get("amountInFiat").is_some_and(Value::is_string) => {
             fuzz_support::skip_known_defect(&STRING_AMOUNT, "issue 17 defect 4, amountInFiat accepted as a string")
         }
@@ -86,7 +88,9 @@ fuzz_target!(|data: &[u8]| {
     let options = request.transfer_options.expect("transfer options are always built");
     assert!(!options.to_addresses.is_empty(), "no destination");
     for to in &options.to_addresses {
-        let known = configured.iter().any(|d| (&d.symbol, &d.network_id, &d.address) == (&to.symbol, &to.network_id, &to.address));
+        let known = configured
+            .iter()
+            .any(|d| (&d.symbol, &d.network_id, &d.address) == (&to.symbol, &to.network_id, &to.address));
         assert!(known && to.amount.is_none() && to.address_tag.is_none(), "the body steered a destination: {to:?}");
     }
     assert_eq!(options.transaction_id.as_deref(), Some(transaction.as_str()));

@@ -2,7 +2,7 @@
 //! Nothing is accepted without a valid HMAC (checked here against `sign`, not `verify`), a refused
 //! delivery changes no stored data, and nothing panics.
 //!
-//! Input layout (so the corpus can be seeded from `events/local/`, see dev/fuzz-seeds.py):
+//! Input layout (so the corpus can be seeded from `events/local/`: fuzz/seeds.py):
 //!   byte 0: bits 0-1 the method (POST, post, GET, PUT), bit 2 the source allow-list on, bit 3 the
 //!           source is Mesh's address, bits 4-6 how the signature header is made (below);
 //!   byte 1: n, then n bytes of signature material; the rest is the body.
@@ -64,7 +64,8 @@ fuzz_target!(|data: &[u8]| {
     // The oracle: accepted only if the header, trimmed as HTTP trims it, is the HMAC of these exact
     // bytes under the current or the previous secret.
     let presented = signature.as_deref().and_then(|s| std::str::from_utf8(s).ok()).map(str::trim);
-    let authentic = presented.is_some_and(|s| s == sign(WEBHOOK_SECRET, body) || s == sign(PREVIOUS_WEBHOOK_SECRET, body));
+    let authentic =
+        presented.is_some_and(|s| s == sign(WEBHOOK_SECRET, body) || s == sign(PREVIOUS_WEBHOOK_SECRET, body));
     assert!(result.is_err() || authentic, "accepted without a valid HMAC: {result:?}");
     check_delivery(&before, &result, &after, body);
 });

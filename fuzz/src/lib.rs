@@ -44,7 +44,8 @@ pub fn settings(allow_list: bool) -> WebhookSettings {
 pub fn store() -> MemoryTransferStore {
     let store = MemoryTransferStore::default();
     let user = UserId::parse("user-7f3a9c").expect("a user id");
-    let mut open = TransferRecord::created(TransactionId::parse(OPEN_TXN).expect("an id"), user.clone(), NOW_MS - 60_000);
+    let mut open =
+        TransferRecord::created(TransactionId::parse(OPEN_TXN).expect("an id"), user.clone(), NOW_MS - 60_000);
     open.expected_amount_fiat = Some("49.99".parse().expect("a decimal"));
     open.offered = vec![OfferedDestination {
         symbol: "USDC".into(),
@@ -52,7 +53,8 @@ pub fn store() -> MemoryTransferStore {
         network_name: "Base".into(),
         address: "0x1111111111111111111111111111111111111111".into(),
     }];
-    let mut settled = TransferRecord::created(TransactionId::parse(SETTLED_TXN).expect("an id"), user, NOW_MS - 120_000);
+    let mut settled =
+        TransferRecord::created(TransactionId::parse(SETTLED_TXN).expect("an id"), user, NOW_MS - 120_000);
     settled.status = TransferStatus::Succeeded;
     settled.last_event_at = Some(NOW_MS - 90_000);
     block_on(async {
@@ -86,7 +88,12 @@ pub fn deliver(
 /// What any delivery may do: a refused one changes nothing and is a 4xx with a stable code (the
 /// memory store and fixed keys never fail, so never a 5xx); an accepted one keeps the store's rule
 /// (`MemorySnapshot::check_step`), and an unreadable body is parked.
-pub fn check_delivery(before: &MemorySnapshot, result: &Result<Accepted, WebhookError>, after: &MemorySnapshot, body: &[u8]) {
+pub fn check_delivery(
+    before: &MemorySnapshot,
+    result: &Result<Accepted, WebhookError>,
+    after: &MemorySnapshot,
+    body: &[u8],
+) {
     match result {
         Err(e) => {
             assert!(after == before, "a refused delivery ({}) changed the store", e.code());
