@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod aws_http;
 pub mod config;
 pub mod idempotency;
 pub mod ids;
@@ -19,5 +20,6 @@ pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod time;
+pub mod tls;
 pub mod transfer;
 pub mod webhook;
