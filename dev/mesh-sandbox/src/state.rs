@@ -427,6 +427,7 @@ impl AppState {
         bound_url: String,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Arc<AppState>> {
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
             .user_agent("mesh-sandbox-webhooks/1")

@@ -177,7 +177,7 @@ mod tests {
         CAPTURE.get_or_init(|| {
             let captured = Captured::default();
             let subscriber = shared::runtime::telemetry::json_subscriber(
-                tracing_subscriber::EnvFilter::new("debug"),
+                tracing_subscriber::filter::LevelFilter::DEBUG,
                 captured.clone(),
             );
             tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");

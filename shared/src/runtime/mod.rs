@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod aws_http;
 pub mod config;
 pub mod metrics;
 pub mod secrets;

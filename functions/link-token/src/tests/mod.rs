@@ -207,6 +207,8 @@ async fn users_see_only_their_own_transfers() {
     for amount in [10, 20, 30] {
         let (_, body, _) = call(&w.service, &create_event(json!({"amountInFiat": amount}), Some("alice"), None)).await;
         alice.push(body["transactionId"].as_str().unwrap().to_string());
+        // Two mints within one millisecond share `created_at` and then order by their random ids.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let (status, err, _) = call(&w.service, &get_event(&alice[0], "bob")).await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "bob gets 404 for alice's transfer");
