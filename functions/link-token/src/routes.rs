@@ -110,11 +110,8 @@ async fn create<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
             let body = parse_body(&bytes)?;
             let key = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
             let now = shared::domain::time::now_millis();
-            let deadline = parts
-                .lambda_context_ref()
-                .and_then(|c| i64::try_from(c.deadline).ok())
-                .filter(|d| *d > 0)
-                .unwrap_or(now + 30_000);
+            let runtime_deadline = parts.lambda_context_ref().map_or(0, |c| c.deadline);
+            let deadline = routes.service.timeout.deadline_ms(runtime_deadline, now);
             let (minted, replayed) = routes.service.create(&user, body, key, deadline, now).await?;
             Ok((201, serde_json::to_value(minted).map_err(|_| ApiError::InvalidJson)?, replayed))
         }

@@ -10,6 +10,7 @@ use shared::domain::ids::{TransactionId, UserId};
 use shared::domain::transfer::{Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus};
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::config::Destinations;
+use shared::runtime::deadline::FunctionTimeout;
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource};
 use shared::storage::{PageCursor, StoreError, TransferStore};
 use std::sync::Arc;
@@ -21,6 +22,9 @@ pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 1000;
 /// How long Mesh's network list is trusted before it is fetched again.
 const NETWORKS_TTL: Duration = Duration::from_secs(3600);
 pub const MAX_PAGE: usize = 50;
+/// The function's `Timeout` in `template.yaml`: how long a request holds its Idempotency-Key when the
+/// runtime gives no usable deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(25);
 
 pub struct LinkService<S, I, K> {
     pub store: S,
@@ -29,6 +33,8 @@ pub struct LinkService<S, I, K> {
     pub mesh: MeshClient,
     pub destinations: Destinations,
     pub policy: LinkPolicy,
+    /// Bounds an invocation whose runtime deadline is missing or in the past.
+    pub timeout: FunctionTimeout,
     resolved: Mutex<Option<(Arc<Vec<ResolvedDestination>>, Instant)>>,
 }
 
@@ -131,7 +137,8 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         destinations: Destinations,
         policy: LinkPolicy,
     ) -> Self {
-        Self { store, idempotency, secrets, mesh, destinations, policy, resolved: Mutex::new(None) }
+        let timeout = FunctionTimeout::new(DEFAULT_TIMEOUT);
+        Self { store, idempotency, secrets, mesh, destinations, policy, timeout, resolved: Mutex::new(None) }
     }
 
     /// `POST /link-tokens`, at most once per (user, Idempotency-Key).
@@ -151,11 +158,8 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         }
         let key = idempotency::scoped_key("link-token", user.as_str(), client_key);
         let payload = idempotency::payload_hash(&serde_json::to_vec(&body).map_err(|_| ApiError::InvalidJson)?);
-        let window = Window {
-            now_ms,
-            in_progress_until_ms: deadline_ms.max(now_ms),
-            expires_at_s: (now_ms + TOKEN_LIFETIME_MS) / 1000,
-        };
+        let window =
+            Window { now_ms, in_progress_until_ms: deadline_ms, expires_at_s: (now_ms + TOKEN_LIFETIME_MS) / 1000 };
         match self.idempotency.begin(&key, &payload, window).await.map_err(store_error)? {
             Begin::Replay(stored) => {
                 let minted = serde_json::from_str(&stored).map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;

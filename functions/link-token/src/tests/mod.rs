@@ -504,3 +504,33 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     assert_eq!(view["received"]["token"], "USDC");
     assert!(view.get("mismatches").is_none(), "{view}");
 }
+
+/// `cargo lambda watch` sends `Lambda-Runtime-Deadline-Ms: 600000` (1970): a deadline in the past is
+/// unknown, and the key's lock lasts the function's timeout, not "until now".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_posts_with_one_key_and_a_deadline_in_1970_mint_one_token() {
+    use lambda_http::RequestExt;
+    let w = world().await;
+    // Every mint stays in flight for a while, so all 20 requests overlap the first one.
+    fault(&w.sandbox, json!({"endpoint": "linktoken", "delayMs": 300, "times": 20})).await;
+    let event = create_event(json!({"amountInFiat": 25}), Some("u1"), Some("same-key"));
+    let calls: Vec<_> = (0..20u64)
+        .map(|i| {
+            let (service, event) = (w.service.clone(), event.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i * 4)).await;
+                let mut context = lambda_http::Context::default();
+                context.deadline = 600_000;
+                let request = lambda_http::request::from_str(&event.to_string()).unwrap().with_lambda_context(context);
+                handle(service, AuthMode::Jwt, request).await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    assert_eq!(sandbox_tokens(&w.sandbox).await.len(), 1, "one Mesh token for one key: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [201, 409].contains(s)), "{statuses:?}");
+}
