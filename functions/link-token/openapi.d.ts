@@ -215,7 +215,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Mesh or storage unavailable; retry after Retry-After */
+            /** @description Mesh, storage or the secret store unavailable; retry after Retry-After */
             503: {
                 headers: {
                     /** @description seconds to wait */

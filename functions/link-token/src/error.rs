@@ -39,6 +39,10 @@ pub enum ApiError {
     Misconfigured(String),
     #[error("storage is unavailable: {0}")]
     StoreUnavailable(String),
+    /// Secrets Manager could not be reached (throttled, timed out, 5xx): transient, unlike a secret
+    /// that is missing, forbidden or malformed, which is `Misconfigured`.
+    #[error("the Mesh secret is unavailable: {0}")]
+    SecretsUnavailable(String),
 }
 
 impl ApiError {
@@ -50,7 +54,7 @@ impl ApiError {
             Self::InProgress => 409,
             Self::KeyReused => 422,
             Self::MeshRejected(_) => 502,
-            Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) => 503,
+            Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => 503,
             Self::Misconfigured(_) => 500,
             _ => 400,
         }
@@ -73,7 +77,7 @@ impl ApiError {
             Self::MeshRejected(_) => "mesh_rejected",
             Self::MeshUnavailable { .. } => "mesh_unavailable",
             Self::Misconfigured(_) => "misconfigured",
-            Self::StoreUnavailable(_) => "temporarily_unavailable",
+            Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -84,7 +88,9 @@ impl ApiError {
             Self::MeshRejected(_) => "the payment provider refused the request".into(),
             Self::MeshUnavailable { .. } => "the payment provider is unavailable; retry later".into(),
             Self::Misconfigured(_) => "the service is misconfigured".into(),
-            Self::StoreUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
+            Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => {
+                "the service is temporarily unavailable; retry later".into()
+            }
             other => other.to_string(),
         }
     }
@@ -94,6 +100,7 @@ impl ApiError {
         match self {
             Self::MeshUnavailable { retry_after, .. } => Some(retry_after.unwrap_or(Duration::from_secs(5))),
             Self::StoreUnavailable(_) => Some(Duration::from_secs(1)),
+            Self::SecretsUnavailable(_) => Some(Duration::from_secs(2)),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use shared::domain::transfer::{Mismatch, OfferedDestination, Received, RefundSta
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::config::Destinations;
 use shared::runtime::deadline::FunctionTimeout;
-use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource};
+use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
 use shared::storage::{PageCursor, StoreError, TransferStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,6 +111,15 @@ fn store_error(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.to_string())
 }
 
+/// Only an unreachable Secrets Manager is worth a retry; a secret that is missing, forbidden or
+/// malformed stays broken until someone fixes the deployment.
+fn secrets_error(e: SecretsError) -> ApiError {
+    match e {
+        SecretsError::Unavailable(detail) => ApiError::SecretsUnavailable(detail),
+        other => ApiError::Misconfigured(other.to_string()),
+    }
+}
+
 fn mesh_error(e: MeshError) -> ApiError {
     let class = match &e {
         MeshError::Unauthorized | MeshError::Forbidden => "auth",
@@ -188,7 +197,7 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
 
     async fn mint(&self, user: &UserId, body: &LinkTokenBody, now_ms: i64) -> Result<Minted, ApiError> {
         link::validate(body, &self.policy)?;
-        let secrets = self.secrets.get().await.map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+        let secrets = self.secrets.get().await.map_err(secrets_error)?;
         let resolved = self.resolved_destinations(&secrets).await?;
         let chosen = link::select(&resolved, body.symbol.as_deref(), body.network.as_deref())?;
         let transaction_id = TransactionId::generate();
@@ -198,7 +207,7 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         let result = match self.mesh.create_link_token(&secrets, &request).await {
             // Credentials may have been rotated since they were cached: one re-read, one retry.
             Err(MeshError::Unauthorized) => {
-                let fresh = self.secrets.force_refresh().await.map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+                let fresh = self.secrets.force_refresh().await.map_err(secrets_error)?;
                 self.mesh.create_link_token(&fresh, &request).await
             }
             other => other,

@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::mesh::{HttpOptions, MeshClient};
 use shared::runtime::config::{Destinations, MeshEnv};
-use shared::runtime::secrets::SecretCache;
+use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
 use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit::{self, StaticSecret};
 use std::collections::HashMap;
@@ -29,13 +29,13 @@ struct World {
     service: Arc<MemoryService>,
 }
 
-fn service_with<S: TransferStore, I: IdempotencyStore>(
+fn service_with<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
     sandbox: &mesh_sandbox::SandboxHandle,
     store: S,
     idem: I,
-    secret: StaticSecret,
+    secret: K,
     destinations: &str,
-) -> Arc<LinkService<S, I, StaticSecret>> {
+) -> Arc<LinkService<S, I, K>> {
     let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
     let secrets = SecretCache::with_min_refresh_interval(secret, Duration::from_secs(300), Duration::ZERO);
     Arc::new(LinkService::new(
@@ -87,8 +87,8 @@ fn get_event(id: &str, sub: &str) -> Value {
     e
 }
 
-async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static>(
-    service: &Arc<LinkService<S, I, StaticSecret>>,
+async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static, K: SecretSource + 'static>(
+    service: &Arc<LinkService<S, I, K>>,
     event: &Value,
 ) -> (u16, Value, Response<Body>) {
     let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
@@ -295,6 +295,49 @@ async fn mesh_trouble_is_502_or_503_without_internal_text() {
     let (status, err, _) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
     assert_eq!((status, err["code"].as_str()), (502, Some("mesh_rejected")));
     assert!(!err.to_string().contains("wrong"));
+}
+
+/// A secret source that always fails the same way.
+struct BrokenSecret(fn() -> SecretsError);
+
+impl SecretSource for BrokenSecret {
+    async fn fetch(&self) -> Result<String, SecretsError> {
+        Err((self.0)())
+    }
+}
+
+#[tokio::test]
+async fn secrets_manager_unreachable_is_a_503_to_retry_and_a_missing_secret_a_500() {
+    let w = world().await;
+    let unreachable = BrokenSecret(|| SecretsError::Unavailable("dispatch failure".into()));
+    let service = service_with(
+        &w.sandbox,
+        MemoryTransferStore::default(),
+        MemoryIdempotencyStore::default(),
+        unreachable,
+        DESTINATIONS,
+    );
+    let (status, err, response) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (503, Some("temporarily_unavailable")), "{err}");
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(!err.to_string().contains("dispatch"), "no internal text: {err}");
+    for broken in [
+        BrokenSecret(|| SecretsError::NotFound),
+        BrokenSecret(|| SecretsError::AccessDenied),
+        BrokenSecret(|| SecretsError::Malformed("no clientId".into())),
+    ] {
+        let service = service_with(
+            &w.sandbox,
+            MemoryTransferStore::default(),
+            MemoryIdempotencyStore::default(),
+            broken,
+            DESTINATIONS,
+        );
+        let (status, err, response) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
+        assert_eq!((status, err["code"].as_str()), (500, Some("misconfigured")), "{err}");
+        assert!(!response.headers().contains_key("retry-after"));
+    }
+    assert!(sandbox_tokens(&w.sandbox).await.is_empty());
 }
 
 #[tokio::test]
