@@ -191,8 +191,13 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
     else {
         return park(store, "malformed_ids", delivery.body, now_ms).await;
     };
+    let (Ok(event_at), Ok(sent_at)) =
+        (event.timestamp.map(epoch_to_millis).transpose(), event.sent_timestamp.map(epoch_to_millis).transpose())
+    else {
+        return park(store, "impossible_time", delivery.body, now_ms).await;
+    };
     let outside_replay_window =
-        event.sent_timestamp.is_some_and(|sent| (now_ms - epoch_to_millis(sent)).abs() > settings.replay_tolerance_ms);
+        sent_at.is_some_and(|sent| now_ms.abs_diff(sent) > settings.replay_tolerance_ms.unsigned_abs());
     let report = Report {
         event_id,
         source: ReportSource::Webhook,
@@ -200,7 +205,7 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
         transaction_id: event.transaction_id.clone().and_then(|t| TransactionId::parse(t).ok()),
         user_id: event.user_id.clone(),
         status: ReportedStatus::parse(&event.transfer_status),
-        event_at: event.timestamp.map(epoch_to_millis),
+        event_at,
         tx_hash: event.tx_hash.clone(),
         received: Received {
             amount: event.destination_amount,
