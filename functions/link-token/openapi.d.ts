@@ -124,7 +124,7 @@ export interface components {
         };
         Error: {
             /** @enum {string} */
-            code: "unauthenticated" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
+            code: "unauthenticated" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_parameter" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
             message: string;
         };
     };

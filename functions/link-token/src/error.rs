@@ -15,10 +15,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the body is not valid JSON")]
     InvalidJson,
-    #[error("unknown field in the body")]
-    UnknownField,
-    #[error("invalid field in the body")]
-    InvalidField,
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    #[error("unknown field in the body: {0}")]
+    UnknownField(String),
+    #[error("{field} must be {expected}")]
+    InvalidField { field: &'static str, expected: &'static str },
+    #[error("the query parameter {name} must be {expected}")]
+    InvalidParameter { name: &'static str, expected: &'static str },
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error("invalid Idempotency-Key")]
@@ -65,9 +69,10 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::InvalidJson => "invalid_json",
-            Self::UnknownField => "unknown_field",
-            Self::InvalidField => "invalid_field",
+            Self::InvalidJson | Self::NotAnObject => "invalid_json",
+            Self::UnknownField(_) => "unknown_field",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::InvalidParameter { .. } => "invalid_parameter",
             Self::Link(e) => e.code(),
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::InvalidCursor => "invalid_cursor",
@@ -114,6 +119,7 @@ impl ApiError {
         "invalid_json",
         "unknown_field",
         "invalid_field",
+        "invalid_parameter",
         "invalid_amount",
         "unknown_symbol",
         "unknown_network",

@@ -6,7 +6,6 @@
 use crate::auth::AuthMode;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyStore;
-use crate::link::LinkTokenBody;
 use crate::service::{LinkService, page_json};
 use axum::Router;
 use axum::body::Body;
@@ -19,9 +18,6 @@ use shared::storage::TransferStore;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::{Service, ServiceExt};
-
-/// Request bodies are a few hundred bytes; anything much larger is not ours.
-const MAX_BODY_BYTES: usize = 8 * 1024;
 
 /// The routes this function serves (the OpenAPI document is checked against this list).
 #[cfg(test)]
@@ -107,7 +103,7 @@ async fn create<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
         async {
             let user = routes.auth.user(&parts)?;
             let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::InvalidJson)?;
-            let body = parse_body(&bytes)?;
+            let body = crate::body::parse(&bytes)?;
             let key = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
             let now = shared::domain::time::now_millis();
             let runtime_deadline = parts.lambda_context_ref().map_or(0, |c| c.deadline);
@@ -178,24 +174,6 @@ fn respond(result: Result<(u16, serde_json::Value, bool), ApiError>) -> Response
         }
         Err(e) => error_response(&e),
     }
-}
-
-fn parse_body(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::InvalidJson);
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(LinkTokenBody::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.to_string().starts_with("unknown field") {
-            ApiError::UnknownField
-        } else if e.is_data() {
-            ApiError::InvalidField
-        } else {
-            ApiError::InvalidJson
-        }
-    })
 }
 
 fn error_response(e: &ApiError) -> Response {

@@ -273,9 +273,11 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         let cursor = cursor.map(|c| PageCursor::decode(c).ok_or(ApiError::InvalidCursor)).transpose()?;
         let limit = match limit {
             None => 20,
-            Some(raw) => {
-                raw.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or(ApiError::InvalidField)?
-            }
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or(ApiError::InvalidParameter { name: "limit", expected: "a whole number from 1 to 50" })?,
         };
         let (records, next) = self.store.list_by_user(user, limit, cursor.as_ref()).await.map_err(store_error)?;
         Ok((records.into_iter().map(TransferView::from).collect(), next.map(|c| c.encode())))

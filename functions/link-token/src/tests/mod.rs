@@ -200,6 +200,50 @@ async fn bad_input_gets_a_stable_code() {
     assert_eq!(call(&w.service, &wrong_method).await.0, 405);
 }
 
+/// The OpenAPI document's request schema is the contract: an object, known fields, documented types.
+#[tokio::test]
+async fn bodies_the_openapi_document_forbids_are_refused_naming_the_field() {
+    let w = world().await;
+    let raw = |body: &str| {
+        let mut e = create_event(json!({}), Some("u1"), None);
+        e["body"] = json!(body);
+        e
+    };
+    let cases = [
+        (r#"[10000,"ETH","Ethereum"]"#, "invalid_json", "object"),
+        (r#""amountInFiat""#, "invalid_json", "object"),
+        ("25", "invalid_json", "object"),
+        ("null", "invalid_json", "object"),
+        (r#"{"amountInFiat": "25"}"#, "invalid_field", "amountInFiat"),
+        (r#"{"amountInFiat": null}"#, "invalid_field", "amountInFiat"),
+        (r#"{"amountInFiat": 1e400}"#, "invalid_json", "JSON"),
+        (r#"{"symbol": 5}"#, "invalid_field", "symbol"),
+        (r#"{"network": ["Base"]}"#, "invalid_field", "network"),
+        (r#"{"paylink": "true"}"#, "invalid_field", "paylink"),
+        (r#"{"orderId": {"id": 1}}"#, "invalid_field", "orderId"),
+        (r#"{"amountInFiat": 25, "amountInFiat": 30}"#, "invalid_field", "amountInFiat"),
+        (r#"{"amountInFiat": 25, "currency": "EUR"}"#, "unknown_field", "currency"),
+    ];
+    for (body, code, named) in cases {
+        let (status, err, _) = call(&w.service, &raw(body)).await;
+        assert_eq!((status, err["code"].as_str()), (400, Some(code)), "{body}: {err}");
+        assert!(err["message"].as_str().unwrap().contains(named), "{body}: the message names {named}: {err}");
+    }
+    assert!(sandbox_tokens(&w.sandbox).await.is_empty(), "nothing reached Mesh");
+    let (status, _, _) = call(&w.service, &raw(r#"{"amountInFiat": 25.5, "paylink": false}"#)).await;
+    assert_eq!(status, 201, "a number is still a number");
+
+    for limit in ["0", "51", "ten", "-1", "2.5"] {
+        let mut list = fixture("link-token-list-transfers.json");
+        list["rawQueryString"] = json!(format!("limit={limit}"));
+        list["queryStringParameters"] = json!({ "limit": limit });
+        let (status, err, _) = call(&w.service, &list).await;
+        assert_eq!((status, err["code"].as_str()), (400, Some("invalid_parameter")), "limit={limit}: {err}");
+        let message = err["message"].as_str().unwrap();
+        assert!(message.contains("limit") && !message.contains("body"), "limit={limit}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn users_see_only_their_own_transfers() {
     let w = world().await;
