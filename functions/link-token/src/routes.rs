@@ -42,12 +42,15 @@ where
     I: IdempotencyStore + 'static,
     K: SecretSource + 'static,
 {
-    // `get` would also answer HEAD; this API never did, so HEAD stays a 405 like any other method.
-    let refused = method_not_allowed::<S, I, K>;
+    // `get` would also answer HEAD; this API never did, so HEAD stays a 405 like any other method (and
+    // the `Allow` header, which axum would fill with HEAD, is set here).
+    let refused = |allow: &'static str| {
+        move |state: State<Routes<S, I, K>>, request: Request| method_not_allowed(state, request, allow)
+    };
     Router::new()
-        .route("/link-tokens", post(create::<S, I, K>).fallback(refused))
-        .route("/transfers", get(list::<S, I, K>).head(refused).fallback(refused))
-        .route("/transfers/{transactionId}", get(show::<S, I, K>).head(refused).fallback(refused))
+        .route("/link-tokens", post(create::<S, I, K>).fallback(refused("POST")))
+        .route("/transfers", get(list::<S, I, K>).head(refused("GET")).fallback(refused("GET")))
+        .route("/transfers/{transactionId}", get(show::<S, I, K>).head(refused("GET")).fallback(refused("GET")))
         .fallback(route_not_found)
         .with_state(Routes { service, auth })
 }
@@ -150,13 +153,19 @@ async fn show<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
     )
 }
 
-/// A known path with a method it does not serve: still 401 for an unauthenticated caller.
+/// A known path with a method it does not serve: still 401 for an unauthenticated caller; a 405 says
+/// which method the path serves.
 async fn method_not_allowed<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
     State(routes): State<Routes<S, I, K>>,
     request: Request,
+    allow: &'static str,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    respond(routes.auth.user(&parts).and(Err(ApiError::MethodNotAllowed)))
+    let mut response = respond(routes.auth.user(&parts).and(Err(ApiError::MethodNotAllowed)));
+    if response.status() == 405 {
+        response.headers_mut().insert("allow", axum::http::HeaderValue::from_static(allow));
+    }
+    response
 }
 
 async fn route_not_found() -> Response {

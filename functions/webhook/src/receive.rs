@@ -8,7 +8,7 @@ use shared::domain::time::epoch_to_millis;
 use shared::domain::transfer::{Received, ReportedStatus};
 use shared::ingest::ingest;
 use shared::mesh::WebhookEvent;
-use shared::mesh::signature::{self, SignatureError};
+use shared::mesh::signature::{Signature, SignatureError};
 use shared::runtime::config::{ConfigError, EnvSource};
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
 use shared::storage::{StoreError, TransferStore};
@@ -225,18 +225,19 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
     })
 }
 
-/// Signature first. A mismatch gets one re-read of the secret (rate-limited by the cache), so a
-/// rotation is picked up at once rather than after the TTL.
+/// Signature first: its shape needs no secret, so a delivery without one costs no Secrets Manager read.
+/// A mismatch gets one re-read of the secret (rate-limited by the cache), so a rotation is picked up at
+/// once rather than after the TTL.
 async fn authenticate<K: WebhookKeys>(keys: &K, delivery: Delivery<'_>) -> Result<(), WebhookError> {
+    let signature = Signature::parse(delivery.signature).map_err(WebhookError::Signature)?;
     let secrets = keys.current().await.map_err(WebhookError::SecretsUnavailable)?;
-    match signature::verify(secrets.webhook_secrets(), delivery.signature, delivery.body) {
+    match signature.verify(secrets.webhook_secrets(), delivery.body) {
         Err(SignatureError::Mismatch) => {
             let fresh = keys.refreshed().await.map_err(WebhookError::SecretsUnavailable)?;
             if Arc::ptr_eq(&fresh, &secrets) {
                 return Err(WebhookError::Signature(SignatureError::Mismatch));
             }
-            signature::verify(fresh.webhook_secrets(), delivery.signature, delivery.body)
-                .map_err(WebhookError::Signature)
+            signature.verify(fresh.webhook_secrets(), delivery.body).map_err(WebhookError::Signature)
         }
         other => other.map_err(WebhookError::Signature),
     }

@@ -391,3 +391,21 @@ async fn an_impossible_time_in_a_signed_body_is_parked_not_a_panic() {
     }
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().status, TransferStatus::Created);
 }
+
+/// No signature header: nothing to verify, so the 401 comes without a Secrets Manager read (an
+/// unauthenticated flood must not queue behind, or cost, secret fetches).
+#[tokio::test]
+async fn an_unsigned_delivery_is_refused_without_reading_the_secret() {
+    let store = MemoryTransferStore::default();
+    let keys = Keys::new("whsec", None);
+    let b = body("txn_x", "evt-1", "Succeeded", NOW, 1.0);
+    let d = Delivery { method: "POST", body: &b, signature: None, source_ip: None };
+    let err = receive(&store, &keys, &WebhookSettings::default(), d, NOW).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (401, "signature_missing"));
+    assert_eq!((keys.calls.load(Ordering::SeqCst), keys.refreshes.load(Ordering::SeqCst)), (0, 0));
+    // A signed one does read it (the counter works).
+    let sig = sign("whsec", &b);
+    let d = Delivery { method: "POST", body: &b, signature: Some(sig.as_bytes()), source_ip: None };
+    receive(&store, &keys, &WebhookSettings::default(), d, NOW).await.unwrap();
+    assert_eq!(keys.calls.load(Ordering::SeqCst), 1);
+}

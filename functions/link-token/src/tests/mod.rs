@@ -425,6 +425,20 @@ async fn the_router_authenticates_before_checking_the_method_and_ignores_empty_s
         e["rawPath"] = json!(path);
         assert_eq!(call(&w.service, &e).await.0, 200, "{path}");
     }
+    for (path, method, allow) in [
+        ("/link-tokens", "GET", "POST"),
+        ("/link-tokens", "HEAD", "POST"),
+        ("/transfers", "POST", "GET"),
+        ("/transfers/txn_x", "DELETE", "GET"),
+        ("/transfers/txn_x", "HEAD", "GET"),
+    ] {
+        let mut e = fixture("link-token-list-transfers.json");
+        e["rawPath"] = json!(path);
+        e["requestContext"]["http"]["method"] = json!(method);
+        let (status, _, response) = call(&w.service, &e).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(response.headers().get("allow").map(|v| v.as_bytes()), Some(allow.as_bytes()), "{method} {path}");
+    }
     let mut nested = fixture("link-token-list-transfers.json");
     nested["rawPath"] = json!("/transfers/txn_x/extra");
     assert_eq!(call(&w.service, &nested).await.1["code"], "route_not_found");
