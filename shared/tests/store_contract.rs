@@ -371,3 +371,29 @@ async fn an_unreachable_table_is_unavailable_not_a_panic() {
     }
     let _ = MemoryTransferStore::default();
 }
+
+/// A parked body is kept byte for byte, so its signature can be checked again: bytes that are not
+/// UTF-8 survive (a lossy string would replace them with U+FFFD and break the HMAC for good).
+#[tokio::test]
+async fn a_parked_body_is_kept_byte_identical_on_dynamodb() {
+    let table = testkit::create_table();
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    let store = DynamoTransferStore::new(client.clone(), table.clone());
+    let body: &[u8] = b"{\"EventId\":\"e\xff\xfe\",\"Note\":\"\xc3\x28\x00\x80\"}";
+    store.park("unparseable", body, 1_700_000_000_000).await.unwrap();
+    store.park("unparseable", body, 1_700_000_000_001).await.unwrap();
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(shared::storage::parked_key(body)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the parked item");
+    let stored = item["body"].as_b().expect("the body as a binary attribute");
+    assert_eq!(stored.as_ref(), body);
+    assert_eq!(item["reason"].as_s().unwrap(), "unparseable");
+    assert_eq!(store.parked_body(&shared::storage::parked_key(body)).await.unwrap().as_deref(), Some(body));
+}
