@@ -113,6 +113,19 @@ export interface components {
             received?: components["schemas"]["Received"];
             txHash?: string;
             mismatches?: ("underpaid" | "overpaid" | "token" | "network" | "address" | "user")[];
+            /** @description Mesh reported the other terminal status after `status` was final. It was not applied (a final status never changes); look into the transfer with Mesh. */
+            conflict?: {
+                /**
+                 * @description the status Mesh reported last
+                 * @enum {string}
+                 */
+                reportedStatus: "succeeded" | "failed";
+                /**
+                 * Format: int64
+                 * @description when it was flagged, Unix ms
+                 */
+                flaggedAt: number;
+            };
             /** Format: int64 */
             createdAt: number;
             /** Format: int64 */

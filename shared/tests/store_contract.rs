@@ -294,6 +294,27 @@ async fn reordered_events_end_in_the_same_state<S: TransferStore>(store: &S) {
     }
 }
 
+/// The other terminal status arriving later is never applied, but it leaves a flag on the transfer,
+/// written with its event record: where a human reading the transfer looks.
+async fn a_conflict_is_flagged_on_the_transfer_with_its_event<S: TransferStore>(store: &S) {
+    let r = record("user-x", 1_000);
+    store.create(&r).await.unwrap();
+    let prefix = TransactionId::generate();
+    let ok = report(&r, &format!("{prefix}-ok"), "Succeeded", 2);
+    assert_eq!(ingest(store, &ok, "Succeeded", NOW_MS).await.unwrap().outcome, Outcome::Applied);
+    let contradiction = report(&r, &format!("{prefix}-failed"), "Failed", 3);
+    assert_eq!(ingest(store, &contradiction, "Failed", NOW_MS + 5).await.unwrap().outcome, Outcome::Conflict);
+    let after = store.get(&r.transaction_id).await.unwrap().unwrap();
+    assert_eq!(after.status, TransferStatus::Succeeded, "never applied");
+    let flag = after.conflict.expect("the transfer carries the conflict");
+    assert_eq!((flag.reported, flag.flagged_at), (TransferStatus::Failed, NOW_MS + 5));
+    assert_eq!(after.version, 3, "one write: the event and the flag");
+    assert_eq!(store.get_event(&contradiction.event_id, NOW_MS).await.unwrap().unwrap().outcome, Outcome::Conflict);
+    // Its redelivery is a duplicate and writes nothing more.
+    assert_eq!(ingest(store, &contradiction, "Failed", NOW_MS + 9).await.unwrap().outcome, Outcome::Duplicate);
+    assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 3);
+}
+
 async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore>(store: &S) {
     let alice = format!("alice-{}", &TransactionId::generate().as_str()[4..12]);
     let mut created = Vec::new();
@@ -346,6 +367,7 @@ contract!(
     an_expired_event_record_counts_as_absent,
     event_and_change_are_atomic,
     reordered_events_end_in_the_same_state,
+    a_conflict_is_flagged_on_the_transfer_with_its_event,
     a_users_transfers_page_newest_first_and_only_theirs,
 );
 

@@ -7,7 +7,9 @@ use crate::link::{self, LinkPolicy, LinkTokenBody, ResolvedDestination};
 use serde::Serialize;
 use serde_json::Value;
 use shared::domain::ids::{TransactionId, UserId};
-use shared::domain::transfer::{Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus};
+use shared::domain::transfer::{
+    Conflict, Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus,
+};
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::config::Destinations;
 use shared::runtime::deadline::FunctionTimeout;
@@ -69,8 +71,25 @@ pub struct TransferView {
     pub tx_hash: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<ConflictView>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Mesh reported the other terminal status after `status` was final: not applied, shown so the merchant
+/// can look into it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictView {
+    pub reported_status: TransferStatus,
+    pub flagged_at: i64,
+}
+
+impl From<Conflict> for ConflictView {
+    fn from(c: Conflict) -> Self {
+        Self { reported_status: c.reported, flagged_at: c.flagged_at }
+    }
 }
 
 /// A destination as the API shows it (camelCase like the rest of the API).
@@ -101,6 +120,7 @@ impl From<TransferRecord> for TransferView {
             received: r.received,
             tx_hash: r.tx_hash,
             mismatches: r.mismatches,
+            conflict: r.conflict.map(ConflictView::from),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

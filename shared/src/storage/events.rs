@@ -19,11 +19,7 @@ fn event_key(id: &EventId) -> String {
 /// re-planned attempt after a lost race is a new request.
 fn request_token(event: &EventRecord, change: &TransferChange) -> String {
     use sha2::Digest;
-    let version = match change {
-        TransferChange::Status { expected_version, .. } | TransferChange::Refund { expected_version, .. } => {
-            *expected_version
-        }
-    };
+    let (_, version) = change.target();
     let digest = sha2::Sha256::digest(format!("{}:{version}", event.event_id).as_bytes());
     digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
 }
@@ -67,6 +63,19 @@ impl DynamoTransferStore {
                     .condition_expression("version = :expected")
                     .expression_attribute_values(":refund", refund)
                     .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":one", n(1));
+                (id, expected_version, b)
+            }
+            TransferChange::Conflict { id, expected_version, conflict } => {
+                let flag =
+                    serde_dynamo::to_attribute_value(conflict).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let b = Update::builder()
+                    .update_expression("SET #conflict = :conflict, updated_at = :now, version = version + :one")
+                    .condition_expression("version = :expected")
+                    // CONFLICT is one of DynamoDB's reserved words.
+                    .expression_attribute_names("#conflict", "conflict")
+                    .expression_attribute_values(":conflict", flag)
+                    .expression_attribute_values(":now", n(conflict.flagged_at))
                     .expression_attribute_values(":one", n(1));
                 (id, expected_version, b)
             }

@@ -244,6 +244,36 @@ async fn bodies_the_openapi_document_forbids_are_refused_naming_the_field() {
     }
 }
 
+/// Mesh reporting `Failed` after `Succeeded` is not applied, and the user's read of the transfer shows it.
+#[tokio::test]
+async fn a_conflict_shows_in_the_transfers_read() {
+    use shared::domain::report::{Report, ReportSource};
+    use shared::domain::transfer::ReportedStatus;
+    let w = world().await;
+    let (_, minted, _) = call(&w.service, &create_event(json!({"amountInFiat": 10}), Some("u1"), None)).await;
+    let tx = minted["transactionId"].as_str().unwrap();
+    let (_, view, _) = call(&w.service, &get_event(tx, "u1")).await;
+    assert!(view.get("conflict").is_none(), "{view}");
+    for (event, status) in [("e-ok", "Succeeded"), ("e-failed", "Failed")] {
+        let report = Report {
+            event_id: shared::domain::ids::EventId::parse(event).unwrap(),
+            source: ReportSource::Webhook,
+            transfer_id: shared::domain::ids::TransferId::parse("tr-1").unwrap(),
+            transaction_id: Some(shared::domain::ids::TransactionId::parse(tx).unwrap()),
+            user_id: None,
+            status: ReportedStatus::parse(status),
+            event_at: Some(1_000),
+            tx_hash: None,
+            received: Default::default(),
+        };
+        shared::ingest::ingest(&w.service.store, &report, status, 5_000).await.unwrap();
+    }
+    let (status, view, _) = call(&w.service, &get_event(tx, "u1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "succeeded");
+    assert_eq!(view["conflict"], json!({"reportedStatus": "failed", "flaggedAt": 5_000}), "{view}");
+}
+
 #[tokio::test]
 async fn users_see_only_their_own_transfers() {
     let w = world().await;
