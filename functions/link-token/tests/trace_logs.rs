@@ -1,0 +1,53 @@
+//! At TRACE, the runtime (`lambda_runtime`, `lambda_http`) and the AWS SDK log whole events, request
+//! bodies and headers. The function's binary, run as Lambda runs it (a fake Runtime API, DynamoDB and
+//! Secrets Manager on moto, the Mesh sandbox) with `AWS_LAMBDA_LOG_LEVEL=TRACE`, must still print no
+//! body, Idempotency-Key, order id or secret.
+
+use shared::testkit;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_logged_at_trace_shows_no_body_key_or_secret() {
+    let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/../../events/local/link-token-create.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap(),
+    )
+    .unwrap();
+    event["headers"]["idempotency-key"] = "idem-5b0f9e1c-key".into();
+    let (table, secret) = (testkit::create_table(), testkit::create_sandbox_secret());
+    let (endpoint, mesh) = (testkit::moto().endpoint.clone(), sandbox.base_url());
+    let run = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("RUST_LOG", ""),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("TRANSFERS_TABLE", table.as_str()),
+            ("MESH_SECRET_ID", secret.as_str()),
+            ("MESH_ENV", "sandbox"),
+            ("MESH_API_BASE_URL", mesh.as_str()),
+            ("AUTH_MODE", "local"),
+            (
+                "DESTINATIONS",
+                r#"[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]"#,
+            ),
+        ];
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_link-token"));
+        testkit::runtime_api::invoke(binary, &env, &event.to_string())
+    })
+    .await
+    .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&run.response).unwrap();
+    assert_eq!(answer["statusCode"], 201, "a token was minted: {answer}\n{}", run.stdout);
+    let minted: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    let token = minted["linkToken"].as_str().unwrap();
+    assert!(run.stdout.contains("\"level\":\"DEBUG\""), "the capture holds the runtime's own lines: {}", run.stdout);
+    for secret in ["idem-5b0f9e1c-key", "order-1001", "49.99", "sandbox-client-secret", "sandbox-webhook-secret", token]
+    {
+        assert!(!run.stdout.contains(secret), "{secret} is in the TRACE logs:\n{}", run.stdout);
+    }
+}
