@@ -61,6 +61,8 @@ pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
         conflicts = s.conflicts,
         not_found_at_mesh = s.not_found_at_mesh,
         beyond_horizon = s.beyond_horizon,
+        listing_contradicted = s.listing_contradicted,
+        timestamp_unit = ?s.timestamp_unit,
         mesh_calls = s.mesh_calls,
         mesh_retries = s.mesh_retries,
         pages = s.pages,
