@@ -14,33 +14,24 @@ async fn a_request_logged_at_trace_shows_no_body_key_or_secret() {
     )
     .unwrap();
     event["headers"]["idempotency-key"] = "idem-5b0f9e1c-key".into();
-    let (table, secret) = (testkit::create_table(), testkit::create_sandbox_secret());
-    let (endpoint, mesh) = (testkit::moto().endpoint.clone(), sandbox.base_url());
-    let run = tokio::task::spawn_blocking(move || {
-        let env = [
-            ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("RUST_LOG", ""),
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("TRANSFERS_TABLE", table.as_str()),
-            ("MESH_SECRET_ID", secret.as_str()),
-            ("MESH_ENV", "sandbox"),
-            ("MESH_API_BASE_URL", mesh.as_str()),
-            ("AUTH_MODE", "local"),
+    let mut env = testkit::runtime_api::moto_env(&testkit::create_table(), &testkit::create_sandbox_secret());
+    env.extend(
+        [
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_string()),
+            ("MESH_API_BASE_URL", sandbox.base_url()),
+            ("AUTH_MODE", "local".to_string()),
             (
                 "DESTINATIONS",
-                r#"[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]"#,
+                r#"[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]"#
+                    .to_string(),
             ),
-        ];
-        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_link-token"));
-        testkit::runtime_api::invoke(binary, &env, &event.to_string())
-    })
-    .await
-    .unwrap();
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_link-token"));
+    let run = tokio::task::spawn_blocking(move || testkit::runtime_api::invoke(binary, &env, &event.to_string()))
+        .await
+        .unwrap();
     let answer: serde_json::Value = serde_json::from_str(&run.response).unwrap();
     assert_eq!(answer["statusCode"], 201, "a token was minted: {answer}\n{}", run.stdout);
     let minted: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();

@@ -10,21 +10,8 @@ fn a_delivery_logged_at_trace_shows_no_body_signature_or_secret() {
     let event =
         std::fs::read_to_string(format!("{}/../../events/local/webhook-succeeded.json", env!("CARGO_MANIFEST_DIR")))
             .unwrap();
-    let (table, secret) = (testkit::create_table(), testkit::create_sandbox_secret());
-    let endpoint = &testkit::moto().endpoint;
-    let env = [
-        ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-        ("RUST_LOG", ""),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("TRANSFERS_TABLE", table.as_str()),
-        ("MESH_SECRET_ID", secret.as_str()),
-        ("MESH_ENV", "sandbox"),
-    ];
+    let mut env = testkit::runtime_api::moto_env(&testkit::create_table(), &testkit::create_sandbox_secret());
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
     let run = testkit::runtime_api::invoke(std::path::Path::new(env!("CARGO_BIN_EXE_webhook")), &env, &event);
     assert!(run.response.contains("outcome"), "the delivery was handled: {}\n{}", run.response, run.stdout);
     assert!(run.stdout.contains("\"level\":\"DEBUG\""), "the capture holds the runtime's own lines: {}", run.stdout);

@@ -20,9 +20,29 @@ pub struct Invocation {
     pub stdout: String,
 }
 
+/// What every function needs to run on moto: its table and Mesh secret there, moto's address and
+/// dummy credentials, JSON logs.
+pub fn moto_env(table: &str, secret: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", super::moto().endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("RUST_LOG", ""),
+        ("TRANSFERS_TABLE", table),
+        ("MESH_SECRET_ID", secret),
+        ("MESH_ENV", "sandbox"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// Runs `binary` with `env` (on top of the Lambda variables), gives it `event`, and stops it once it
 /// has answered (30 s at most).
-pub fn invoke(binary: &Path, env: &[(&str, &str)], event: &str) -> Invocation {
+pub fn invoke(binary: &Path, env: &[(String, String)], event: &str) -> Invocation {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let address = listener.local_addr().expect("a bound address").to_string();
     let (answered, answer) = mpsc::channel::<String>();
@@ -35,7 +55,7 @@ pub fn invoke(binary: &Path, env: &[(&str, &str)], event: &str) -> Invocation {
         }
     });
     let mut child = Command::new(binary)
-        .envs(env.iter().copied())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("AWS_LAMBDA_RUNTIME_API", &address)
         .env("AWS_LAMBDA_FUNCTION_NAME", "under-test")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
