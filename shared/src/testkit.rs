@@ -2,6 +2,8 @@
 //! `template.yaml` by `dev/bootstrap.py`, and SDK configuration pointed at moto. Never compiled into
 //! the functions.
 
+pub mod runtime_api;
+
 use aws_types::SdkConfig;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -105,6 +107,23 @@ fn bootstrap(args: &[&str]) {
 pub fn create_table() -> String {
     let name = unique_name("transfers");
     bootstrap(&["table", "--name", &name]);
+    name
+}
+
+/// A fresh Mesh secret on moto holding the sandbox's default credentials; returns its name.
+pub fn create_sandbox_secret() -> String {
+    let name = unique_name("mesh");
+    bootstrap(&[
+        "secret",
+        "--name",
+        &name,
+        "--client-id",
+        "sandbox-client-id",
+        "--client-secret",
+        "sandbox-client-secret",
+        "--webhook-secret",
+        "sandbox-webhook-secret",
+    ]);
     name
 }
 

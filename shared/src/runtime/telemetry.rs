@@ -2,8 +2,24 @@
 //! indexes. The Lambda runtime opens a span carrying `requestId` around every invocation; listing the
 //! spans on each line puts the request id on every line logged while handling it.
 
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Crates whose TRACE lines carry what must never reach a log: `lambda_runtime` prints every raw event
+/// (webhook bodies, signatures, Idempotency-Keys), `lambda_http` the request, the AWS SDK (`aws_*`) and
+/// the HTTP stack below it request and response bodies and headers. DEBUG and above are clean. Prefixes.
+const CAPPED_AT_DEBUG: [&str; 8] =
+    ["lambda_runtime", "lambda_http", "aws_", "hyper", "h2", "reqwest", "rustls", "tower"];
+
+/// Caps those crates at DEBUG whatever level the function runs at; everything else passes through to
+/// the level filter.
+pub fn third_party_cap() -> Targets {
+    CAPPED_AT_DEBUG
+        .iter()
+        .fold(Targets::new().with_default(LevelFilter::TRACE), |t, target| t.with_target(*target, LevelFilter::DEBUG))
+}
 
 /// Installs the global subscriber. Level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`.
 /// `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text for local reading.
@@ -11,7 +27,8 @@ pub fn init() {
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     let level = level_from_env();
     if text {
-        let _ = tracing_subscriber::fmt().with_max_level(level).with_target(false).try_init();
+        let text = tracing_subscriber::fmt().with_max_level(level).with_target(false).finish();
+        let _ = text.with(third_party_cap()).try_init();
     } else {
         let _ = tracing::subscriber::set_global_default(json_subscriber(level, std::io::stdout));
     }
@@ -47,6 +64,7 @@ where
         .with_span_list(true)
         .flatten_event(true)
         .finish()
+        .with(third_party_cap())
 }
 
 #[cfg(test)]
@@ -107,5 +125,22 @@ mod tests {
         assert_eq!(parse_level(Some(" trace ")), LevelFilter::TRACE);
         assert_eq!(parse_level(Some("shared=debug")), LevelFilter::INFO);
         assert_eq!(parse_level(None), LevelFilter::INFO);
+    }
+
+    #[test]
+    fn the_runtime_and_the_sdk_stop_at_debug_at_any_level() {
+        let buf = Buffer::default();
+        tracing::subscriber::with_default(json_subscriber(LevelFilter::TRACE, buf.clone()), || {
+            tracing::trace!(target: "lambda_runtime::layers::api_response", body = "RAW-EVENT", "raw event");
+            tracing::trace!(target: "aws_smithy_runtime::client::http", body = "REQUEST-BODY", "sending");
+            tracing::trace!(target: "hyper::proto::h1", "HEADERS");
+            tracing::debug!(target: "lambda_runtime::runtime", "kept at debug");
+            tracing::trace!(target: "shared::ingest", "ours at trace");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        for capped in ["RAW-EVENT", "REQUEST-BODY", "HEADERS"] {
+            assert!(!out.contains(capped), "{capped}: {out}");
+        }
+        assert!(out.contains("kept at debug") && out.contains("ours at trace"), "{out}");
     }
 }
