@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
 # `make bench`: release build, the webhook's own handling time, then every function run as Lambda runs
-# it against a local Runtime API (dev/bench.py). Writes docs/bench.md and the README's benchmark table.
+# it against a local Runtime API (dev/bench.py), beside a bare hello-world and a Node.js 20 peer.
+# Writes docs/bench.md and the README's benchmark table.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 bash dev/setup.sh
+
+# A Lambda has none of these; each makes a TLS client load another root bundle at init.
+unset SSL_CERT_FILE SSL_CERT_DIR AWS_CA_BUNDLE NODE_EXTRA_CA_CERTS
+
+step "tools: valgrind (init instruction counts), the Node.js peer's packages"
+if ! command -v valgrind >/dev/null; then
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq valgrind \
+    || echo "valgrind could not be installed: the table will have no instruction counts"
+fi
+if command -v npm >/dev/null; then
+  (cd dev/bench-node && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "npm not found: the Node.js peer is skipped"
+fi
 
 step "release build (the workspace's release profile)"
 cargo build --release --workspace --bins

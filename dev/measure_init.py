@@ -44,7 +44,9 @@ class Runtime(BaseHTTPRequestHandler):
 
 
 def measure(binary: str, port: int, runs: int) -> list[float]:
-    env = dict(os.environ)
+    # A Lambda has none of these; each makes a TLS client load another root bundle at init.
+    cleared = ("SSL_CERT_FILE", "SSL_CERT_DIR", "AWS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+    env = {k: v for k, v in os.environ.items() if k not in cleared}
     env.update(
         AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
         AWS_LAMBDA_FUNCTION_NAME=os.path.basename(os.path.dirname(binary)) or "fn",

@@ -203,6 +203,15 @@ class Template(unittest.TestCase):
         # reconcile keeps a 20 s deadline margin: the timeout must leave room for pages.
         self.assertGreaterEqual(self.fn("ReconcileFunction")["Timeout"], 60)
 
+    def test_the_code_defaults_its_timeout_to_the_template_s(self):
+        # An invocation without a usable deadline (cargo lambda watch sends one in 1970) is taken to last the
+        # function's timeout (shared/src/runtime/deadline.rs): the code's default must be the template's.
+        for name, binary in (("LinkTokenFunction", "link-token"), ("ReconcileFunction", "reconcile")):
+            with self.subTest(name):
+                source = "".join(p.read_text() for p in (ROOT / "functions" / binary / "src").rglob("*.rs"))
+                found = re.findall(r"DEFAULT_TIMEOUT: Duration = Duration::from_secs\((\d+)\)", source)
+                self.assertEqual(found, [str(self.fn(name)["Timeout"])])
+
     def test_environment_names_exist_in_the_code(self):
         names = set(self.t["Globals"]["Function"]["Environment"]["Variables"])
         for name in FUNCTIONS:

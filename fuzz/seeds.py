@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds each fuzz target's working corpus (fuzz/corpus/<target>/, not in git) from the events/
-fixtures, so a run starts from real deliveries and requests instead of from nothing. Also seeds the
-inputs of the defects known today (issue 17), so every run shows that the targets still skip them.
+fixtures, so a run starts from real deliveries and requests instead of from nothing, and with the
+inputs of issue 17's defects, so every run checks they stay fixed.
 Safe to run twice: it rewrites only its own seed-* files."""
 
 import json
@@ -47,7 +47,7 @@ def main():
         b"{}",
     ]))
     write("webhook_signed", "built-events", b"\xff".join([b"\xfe" + bytes(range(i, i + 40)) for i in range(0, 120, 40)]))
-    write("webhook_signed", "known-defect-3", variant(EventId="evt-seed-extreme", Timestamp=-(2**63)))
+    write("webhook_signed", "defect-3-extreme-timestamp", variant(EventId="evt-seed-extreme", Timestamp=-(2**63)))
 
     # webhook_unsigned: flags, signature length, signature, body (layout in the target's doc comment).
     def unsigned(flags, material, payload):
@@ -60,7 +60,8 @@ def main():
     write("webhook_unsigned", "previous-secret", unsigned(0x70, b"", raw))
     write("webhook_unsigned", "get", unsigned(0x12, signature, raw))
 
-    # link_token_body: the fixtures' bodies, the empty body, and the known defect 4 inputs.
+    # link_token_body: the fixtures' bodies, the empty body, and issue 17's defect 4 inputs and
+    # a number a float would round.
     write("link_token_body", "local", body("local/link-token-create.json"))
     write("link_token_body", "aws", body("aws/link-token-create.json"))
     write("link_token_body", "empty", "")
@@ -68,8 +69,9 @@ def main():
         "amountInFiat": 25.5, "symbol": "USDC", "network": "Base", "paylink": True,
         "integrationId": "9f5c2a8e-2b44-4c1a-8f51-3c2e5d6a7b8c", "orderId": "order-1",
     }))
-    write("link_token_body", "known-defect-4-array", '[10000,"ETH","Ethereum"]')
-    write("link_token_body", "known-defect-4-string-amount", '{"amountInFiat": "25"}')
+    write("link_token_body", "defect-4-array", '[10000,"ETH","Ethereum"]')
+    write("link_token_body", "defect-4-string-amount", '{"amountInFiat": "25"}')
+    write("link_token_body", "amount-beyond-f64", '{"amountInFiat": 9.9999999999999999}')
 
 
 if __name__ == "__main__":

@@ -113,6 +113,19 @@ export interface components {
             received?: components["schemas"]["Received"];
             txHash?: string;
             mismatches?: ("underpaid" | "overpaid" | "token" | "network" | "address" | "user")[];
+            /** @description Mesh reported the other terminal status after `status` was final. It was not applied (a final status never changes); look into the transfer with Mesh. */
+            conflict?: {
+                /**
+                 * @description the status Mesh reported last
+                 * @enum {string}
+                 */
+                reportedStatus: "succeeded" | "failed";
+                /**
+                 * Format: int64
+                 * @description when it was flagged, Unix ms
+                 */
+                flaggedAt: number;
+            };
             /** Format: int64 */
             createdAt: number;
             /** Format: int64 */
@@ -124,7 +137,7 @@ export interface components {
         };
         Error: {
             /** @enum {string} */
-            code: "unauthenticated" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
+            code: "unauthenticated" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_parameter" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
             message: string;
         };
     };
@@ -215,7 +228,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Mesh or storage unavailable; retry after Retry-After */
+            /** @description Mesh, storage or the secret store unavailable; retry after Retry-After */
             503: {
                 headers: {
                     /** @description seconds to wait */

@@ -1,16 +1,18 @@
 //! The body of `POST /link-tokens`, as the route reads it, then checked and built into the Mesh
 //! request as the service does. Nothing panics; a refused body is a 400 with a stable code; an
-//! accepted one is a JSON object (or nothing) with only the documented fields, survives a round trip,
-//! and whatever it says, the Mesh request pays only to configured destinations under the server's
-//! transaction id.
+//! accepted one is a JSON object (or nothing) with only the documented fields, its amount the number
+//! as written (a JSON number, never a string or a float's rounding), and whatever it says, the Mesh
+//! request pays only to configured destinations under the server's transaction id.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use link_token::body::parse as parse_body;
 use link_token::link::{LinkPolicy, LinkTokenBody, ResolvedDestination, build, select, validate};
-use link_token::routes::parse_body;
 use rust_decimal::Decimal;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use shared::domain::ids::{TransactionId, UserId};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const FIELDS: [&str; 6] = ["amountInFiat", "symbol", "network", "integrationId", "paylink", "orderId"];
@@ -30,21 +32,24 @@ fn destinations() -> Vec<ResolvedDestination> {
     .to_vec()
 }
 
-/// Issue 17, defect 4: serde's derived deserializer reads a JSON array positionally
-/// (`[10000,"ETH","Ethereum"]` is accepted), and `amountInFiat` is accepted as a string (`"25"`).
-/// Until the fix is merged such bodies are reported once and skipped; after it, delete this.
-fn known_defect_4(value: &Value) -> bool {
-    static ARRAY: OnceLock<()> = OnceLock::new();
-    static STRING_AMOUNT: OnceLock<()> = OnceLock::new();
-    match value {
-        Value::Array(_) => {
-            fuzz_support::skip_known_defect(&ARRAY, "issue 17 defect 4, a JSON array accepted as a body")
-        }
-        Value::Object(fields) if fields.get("amountInFiat").is_some_and(Value::is_string) => {
-            fuzz_support::skip_known_defect(&STRING_AMOUNT, "issue 17 defect 4, amountInFiat accepted as a string")
-        }
-        _ => false,
-    }
+/// `amountInFiat` exactly as written in the body (`None` when absent, or not a number `Decimal` reads,
+/// e.g. `0e4000001`: then there is nothing exact to compare with).
+fn written_amount(data: &[u8]) -> Option<Decimal> {
+    let fields: HashMap<String, &RawValue> = serde_json::from_slice(data).ok()?;
+    let text = fields.get("amountInFiat")?.get();
+    text.parse().or_else(|_| Decimal::from_scientific(text)).ok()
+}
+
+/// Found by this target after issue 17's defect 4 was fixed: `amountInFiat` is read through
+/// `serde_json::Value`, whose numbers are `f64` here (no `arbitrary_precision`), so
+/// `9.9999999999999999` is accepted as `10` and passes the two-decimals rule. Reported once and
+/// skipped until it is fixed; then delete this.
+fn known_amount_rounding(data: &[u8], body: &LinkTokenBody) -> bool {
+    static SEEN: OnceLock<()> = OnceLock::new();
+    let written = written_amount(data);
+    written.is_some()
+        && written != body.amount_in_fiat
+        && fuzz_support::skip_known_defect(&SEEN, "amountInFiat read through f64, not as written")
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -60,18 +65,18 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(body, LinkTokenBody::default());
     } else {
         let value: Value = serde_json::from_slice(data).expect("an accepted body is JSON");
-        if known_defect_4(&value) {
-            return;
-        }
         let Value::Object(fields) = &value else { panic!("accepted a body that is not an object: {value}") };
         assert!(fields.keys().all(|k| FIELDS.contains(&k.as_str())), "accepted an unknown field: {value}");
         if let Some(amount) = fields.get("amountInFiat") {
-            assert!(amount.is_number() || amount.is_null(), "accepted amountInFiat {amount}");
+            assert!(amount.is_number(), "accepted amountInFiat {amount}");
+            if known_amount_rounding(data, &body) {
+                return;
+            }
+            if let Some(written) = written_amount(data) {
+                assert_eq!(body.amount_in_fiat, Some(written), "amountInFiat is not the number written");
+            }
         }
     }
-    let again = parse_body(&serde_json::to_vec(&body).expect("serializable")).expect("a body we wrote is accepted");
-    assert_eq!(again, body, "the body changed in a round trip");
-
     let policy = LinkPolicy::default();
     if validate(&body, &policy).is_err() {
         return;

@@ -125,19 +125,3 @@ pub fn skip_known_defect(flag: &'static OnceLock<()>, what: &str) -> bool {
     flag.get_or_init(|| eprintln!("known defect, input skipped (FUZZ_STRICT=1 to reproduce): {what}"));
     true
 }
-
-/// Issue 17, defect 3: a correctly signed body whose `Timestamp` or `SentTimestamp` is extreme
-/// (e.g. -9223372036854775808) overflows in `time.rs` and the replay-window arithmetic and panics in
-/// debug builds (fuzz builds have overflow checks on). Until the fix is merged such bodies are
-/// skipped; after it, delete this filter and its call. No real clock reads ±2^62.
-pub fn known_defect_3_extreme_timestamp(body: &[u8]) -> bool {
-    static SEEN: OnceLock<()> = OnceLock::new();
-    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    let extreme = ["Timestamp", "SentTimestamp"]
-        .iter()
-        .filter_map(|k| fields.get(*k).and_then(serde_json::Value::as_i64))
-        .any(|t| t.unsigned_abs() >= 1 << 62);
-    extreme && skip_known_defect(&SEEN, "issue 17 defect 3, extreme Timestamp/SentTimestamp overflows")
-}

@@ -5,7 +5,8 @@
 use crate::domain::mismatch::check_received;
 use crate::domain::report::{Outcome, Report};
 use crate::domain::transfer::{
-    Decision, Mismatch, Received, RefundStatus, TransferRecord, TransferStatus, Unchanged, decide,
+    Conflict, Decision, Mismatch, Received, RefundStatus, ReportedStatus, TransferRecord, TransferStatus, Unchanged,
+    decide,
 };
 use crate::storage::{EVENT_RETENTION_SECS, EventRecord, StatusUpdate, StoreError, TransferChange, TransferStore};
 
@@ -31,7 +32,7 @@ pub fn plan(record: Option<&TransferRecord>, report: &Report, raw_status: &str, 
             Decision::Refund(refund) => (Outcome::Refunded, Some(refund_change(r, refund, now_ms))),
             Decision::Keep(Unchanged::Stale) => (Outcome::Stale, None),
             Decision::Keep(Unchanged::Regression) => (Outcome::Regression, None),
-            Decision::Keep(Unchanged::Conflict) => (Outcome::Conflict, None),
+            Decision::Keep(Unchanged::Conflict) => (Outcome::Conflict, conflict_change(r, &report.status, now_ms)),
             Decision::Keep(Unchanged::UnknownStatus) => (Outcome::Parked, None),
         },
     };
@@ -78,6 +79,20 @@ fn status_change(
 
 fn refund_change(r: &TransferRecord, refund: RefundStatus, now_ms: i64) -> TransferChange {
     TransferChange::Refund { id: r.transaction_id.clone(), expected_version: r.version, refund, now: now_ms }
+}
+
+/// The flag a contradicting terminal report leaves on the transfer (the status itself stays).
+fn conflict_change(r: &TransferRecord, reported: &ReportedStatus, now_ms: i64) -> Option<TransferChange> {
+    let reported = match reported {
+        ReportedStatus::Succeeded => TransferStatus::Succeeded,
+        ReportedStatus::Failed => TransferStatus::Failed,
+        _ => return None,
+    };
+    Some(TransferChange::Conflict {
+        id: r.transaction_id.clone(),
+        expected_version: r.version,
+        conflict: Conflict { reported, flagged_at: now_ms },
+    })
 }
 
 /// Records the report's event and applies its change in one atomic write; re-plans after a lost
@@ -133,16 +148,20 @@ mod tests {
         let mut r = record();
         r.status = TransferStatus::Succeeded;
         r.last_event_at = Some(2_000);
-        for (status, outcome) in [
-            ("Pending", Outcome::Regression),
-            ("Failed", Outcome::Conflict),
-            ("Succeeded", Outcome::Stale),
-            ("Exploded", Outcome::Parked),
-        ] {
+        for (status, outcome) in
+            [("Pending", Outcome::Regression), ("Succeeded", Outcome::Stale), ("Exploded", Outcome::Parked)]
+        {
             let p = plan(Some(&r), &report(status, "USDC", "Base", BASE_ADDR, "50"), status, 5_000);
             assert_eq!((p.outcome, p.change.is_none()), (outcome, true), "{status}");
             assert_eq!(p.event.status, status);
         }
+        // The other terminal status: the status stays, the transfer is flagged.
+        let p = plan(Some(&r), &report("Failed", "USDC", "Base", BASE_ADDR, "50"), "Failed", 5_000);
+        assert_eq!(p.outcome, Outcome::Conflict);
+        let flag = Conflict { reported: TransferStatus::Failed, flagged_at: 5_000 };
+        assert!(
+            matches!(p.change, Some(TransferChange::Conflict { expected_version: 1, conflict, .. }) if conflict == flag)
+        );
         let p = plan(Some(&r), &report("RefundPending", "USDC", "Base", BASE_ADDR, "50"), "RefundPending", 5_000);
         assert_eq!(p.outcome, Outcome::Refunded);
         assert!(matches!(p.change, Some(TransferChange::Refund { refund: RefundStatus::Pending, .. })));

@@ -2,8 +2,9 @@
 //! `template.yaml` by `dev/bootstrap.py`, and SDK configuration pointed at moto. Never compiled into
 //! the functions.
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, Region};
+pub mod runtime_api;
+
+use aws_types::SdkConfig;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -77,12 +78,14 @@ fn spawn_moto() -> Moto {
 /// SDK configuration for moto: its endpoint, a fixed region and dummy credentials, set explicitly
 /// so a test can never reach real AWS whatever the environment holds.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto().endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    let endpoint = moto().endpoint.clone();
+    let vars = move |name: &str| match name {
+        "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+        "AWS_REGION" => Some("us-east-1".into()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".into()),
+        _ => None,
+    };
+    crate::runtime::aws::sdk_config_from(vars, crate::tls::client_config())
 }
 
 /// A name no other test uses.
@@ -104,6 +107,23 @@ fn bootstrap(args: &[&str]) {
 pub fn create_table() -> String {
     let name = unique_name("transfers");
     bootstrap(&["table", "--name", &name]);
+    name
+}
+
+/// A fresh Mesh secret on moto holding the sandbox's default credentials; returns its name.
+pub fn create_sandbox_secret() -> String {
+    let name = unique_name("mesh");
+    bootstrap(&[
+        "secret",
+        "--name",
+        &name,
+        "--client-id",
+        "sandbox-client-id",
+        "--client-secret",
+        "sandbox-client-secret",
+        "--webhook-secret",
+        "sandbox-webhook-secret",
+    ]);
     name
 }
 

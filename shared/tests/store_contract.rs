@@ -294,6 +294,27 @@ async fn reordered_events_end_in_the_same_state<S: TransferStore>(store: &S) {
     }
 }
 
+/// The other terminal status arriving later is never applied, but it leaves a flag on the transfer,
+/// written with its event record: where a human reading the transfer looks.
+async fn a_conflict_is_flagged_on_the_transfer_with_its_event<S: TransferStore>(store: &S) {
+    let r = record("user-x", 1_000);
+    store.create(&r).await.unwrap();
+    let prefix = TransactionId::generate();
+    let ok = report(&r, &format!("{prefix}-ok"), "Succeeded", 2);
+    assert_eq!(ingest(store, &ok, "Succeeded", NOW_MS).await.unwrap().outcome, Outcome::Applied);
+    let contradiction = report(&r, &format!("{prefix}-failed"), "Failed", 3);
+    assert_eq!(ingest(store, &contradiction, "Failed", NOW_MS + 5).await.unwrap().outcome, Outcome::Conflict);
+    let after = store.get(&r.transaction_id).await.unwrap().unwrap();
+    assert_eq!(after.status, TransferStatus::Succeeded, "never applied");
+    let flag = after.conflict.expect("the transfer carries the conflict");
+    assert_eq!((flag.reported, flag.flagged_at), (TransferStatus::Failed, NOW_MS + 5));
+    assert_eq!(after.version, 3, "one write: the event and the flag");
+    assert_eq!(store.get_event(&contradiction.event_id, NOW_MS).await.unwrap().unwrap().outcome, Outcome::Conflict);
+    // Its redelivery is a duplicate and writes nothing more.
+    assert_eq!(ingest(store, &contradiction, "Failed", NOW_MS + 9).await.unwrap().outcome, Outcome::Duplicate);
+    assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 3);
+}
+
 async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore>(store: &S) {
     let alice = format!("alice-{}", &TransactionId::generate().as_str()[4..12]);
     let mut created = Vec::new();
@@ -346,6 +367,7 @@ contract!(
     an_expired_event_record_counts_as_absent,
     event_and_change_are_atomic,
     reordered_events_end_in_the_same_state,
+    a_conflict_is_flagged_on_the_transfer_with_its_event,
     a_users_transfers_page_newest_first_and_only_theirs,
 );
 
@@ -370,4 +392,30 @@ async fn an_unreachable_table_is_unavailable_not_a_panic() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     let _ = MemoryTransferStore::default();
+}
+
+/// A parked body is kept byte for byte, so its signature can be checked again: bytes that are not
+/// UTF-8 survive (a lossy string would replace them with U+FFFD and break the HMAC for good).
+#[tokio::test]
+async fn a_parked_body_is_kept_byte_identical_on_dynamodb() {
+    let table = testkit::create_table();
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    let store = DynamoTransferStore::new(client.clone(), table.clone());
+    let body: &[u8] = b"{\"EventId\":\"e\xff\xfe\",\"Note\":\"\xc3\x28\x00\x80\"}";
+    store.park("unparseable", body, 1_700_000_000_000).await.unwrap();
+    store.park("unparseable", body, 1_700_000_000_001).await.unwrap();
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(shared::storage::parked_key(body)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the parked item");
+    let stored = item["body"].as_b().expect("the body as a binary attribute");
+    assert_eq!(stored.as_ref(), body);
+    assert_eq!(item["reason"].as_s().unwrap(), "unparseable");
+    assert_eq!(store.parked_body(&shared::storage::parked_key(body)).await.unwrap().as_deref(), Some(body));
 }

@@ -608,6 +608,14 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     };
     let duplicate_rate = rate(&o, "duplicateRate")?;
     let drop_rate = rate(&o, "dropRate")?;
+    let listing_timestamps = o
+        .str("listingTimestamps")?
+        .map(|raw| {
+            crate::state::ListingTimestamps::parse(raw).ok_or_else(|| {
+                FieldError::invalid("listingTimestamps", "must be seconds, milliseconds or boundsInMilliseconds")
+            })
+        })
+        .transpose()?;
 
     let mut world = state.lock();
     let knobs = &mut world.knobs;
@@ -637,6 +645,9 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     }
     if let Some(r) = drop_rate {
         knobs.drop_rate = r;
+    }
+    if let Some(unit) = listing_timestamps {
+        knobs.listing_timestamps = unit;
     }
     Ok(Json(knobs.to_json()).into_response())
 }

@@ -140,6 +140,14 @@ impl Drop for SandboxHandle {
     }
 }
 
+/// Makes `ring` the process's rustls crypto provider, which reqwest needs before it builds a client: the
+/// workspace's reqwest has no provider of its own (the functions hand it a complete TLS configuration, and
+/// aws-lc-rs stays out of their binaries). Called by the sandbox before it builds its webhook client; a
+/// test process that builds a reqwest client before starting a sandbox calls it first. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Binds `127.0.0.1:0` and serves the sandbox in a background task of the current Tokio runtime.
 pub async fn spawn(config: SandboxConfig) -> std::io::Result<SandboxHandle> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;

@@ -354,12 +354,27 @@ pub async fn list_transfers(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     apply_fault(&state, FaultEndpoint::Transfers).await?;
-    let query = parse_query(query.as_deref().unwrap_or(""))
+    let mut query = parse_query(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("invalidField", e.to_string()))?;
     let world = state.lock();
     let public_url = world.knobs.public_url.clone();
+    let unit = world.knobs.listing_timestamps;
+    if unit.bounds_in_ms() {
+        // Transfers are held in whole seconds: a bound in ms includes the whole second it falls in.
+        query.from_timestamp = query.from_timestamp.map(|f| f.div_euclid(1000));
+        query.to_timestamp = query.to_timestamp.map(|t| t.div_euclid(1000));
+    }
     let (page, total) = query.run(world.transfers.iter());
-    let items: Vec<Value> = page.iter().map(|t| t.to_model(&public_url)).collect();
+    let mut items: Vec<Value> = page.iter().map(|t| t.to_model(&public_url)).collect();
+    if unit.reported_in_ms() {
+        for item in &mut items {
+            for field in ["createdTimestamp", "executedTimestamp"] {
+                if let Some(secs) = item[field].as_i64() {
+                    item[field] = json!(secs.saturating_mul(1000));
+                }
+            }
+        }
+    }
     let has_more_pages = query.offset.saturating_add(items.len()) < total;
     drop(world);
     Ok(ok(json!({

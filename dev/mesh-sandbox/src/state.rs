@@ -36,6 +36,48 @@ pub struct Knobs {
     pub duplicate_rate: f64,
     /// Probability (0..=1) that a delivery is dropped (recorded, never sent).
     pub drop_rate: f64,
+    /// The unit of the listing's timestamps (Mesh's examples disagree on it).
+    pub listing_timestamps: ListingTimestamps,
+}
+
+/// The unit of `createdTimestamp` (and `executedTimestamp`) in the listing, and of `FromTimestamp` /
+/// `ToTimestamp`: seconds by default; all in milliseconds; or a Mesh at odds with itself, which
+/// reports seconds but reads its bounds as milliseconds (a reconciler sending seconds then counts zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListingTimestamps {
+    #[default]
+    Seconds,
+    Milliseconds,
+    BoundsInMilliseconds,
+}
+
+impl ListingTimestamps {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "seconds" => Some(Self::Seconds),
+            "milliseconds" => Some(Self::Milliseconds),
+            "boundsInMilliseconds" => Some(Self::BoundsInMilliseconds),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Seconds => "seconds",
+            Self::Milliseconds => "milliseconds",
+            Self::BoundsInMilliseconds => "boundsInMilliseconds",
+        }
+    }
+
+    /// Whether the bounds a caller sends are read as milliseconds.
+    pub fn bounds_in_ms(self) -> bool {
+        self != Self::Seconds
+    }
+
+    /// Whether the listing reports its timestamps in milliseconds.
+    pub fn reported_in_ms(self) -> bool {
+        self == Self::Milliseconds
+    }
 }
 
 impl Knobs {
@@ -49,6 +91,7 @@ impl Knobs {
             "publicUrl": self.public_url,
             "duplicateRate": self.duplicate_rate,
             "dropRate": self.drop_rate,
+            "listingTimestamps": self.listing_timestamps.as_str(),
         })
     }
 }
@@ -427,6 +470,7 @@ impl AppState {
         bound_url: String,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Arc<AppState>> {
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
             .user_agent("mesh-sandbox-webhooks/1")
@@ -448,6 +492,7 @@ impl AppState {
             public_url,
             duplicate_rate: 0.0,
             drop_rate: 0.0,
+            listing_timestamps: ListingTimestamps::Seconds,
         };
         Ok(Arc::new(AppState {
             inner: Mutex::new(Inner {
@@ -513,6 +558,7 @@ mod tests {
             public_url: "http://x".into(),
             duplicate_rate: 0.0,
             drop_rate: 0.0,
+            listing_timestamps: ListingTimestamps::Seconds,
         };
         Inner {
             initial_knobs: knobs.clone(),

@@ -42,6 +42,7 @@ async fn serves_on_the_requested_port() {
             .spawn()
             .expect("starts"),
     );
+    mesh_sandbox::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().build().expect("client");
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;

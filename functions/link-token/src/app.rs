@@ -3,19 +3,22 @@
 
 use crate::idempotency::DynamoIdempotencyStore;
 use crate::link::LinkPolicy;
-use crate::service::LinkService;
+use crate::service::{DEFAULT_TIMEOUT, LinkService};
 use shared::runtime::app::Deps;
 use shared::runtime::config::{Destinations, ProcessEnv};
+use shared::runtime::deadline::FunctionTimeout;
 use shared::runtime::secrets::SecretsManagerSource;
 use shared::storage::DynamoTransferStore;
 
 pub type Service = LinkService<DynamoTransferStore, DynamoIdempotencyStore, SecretsManagerSource>;
 
-/// Reads `DESTINATIONS` and the link policy; fails with a message naming what is wrong.
+/// Reads `DESTINATIONS`, the link policy and the function's timeout; fails with a message naming what is wrong.
 pub fn service(deps: Deps) -> Result<Service, lambda_http::Error> {
     let mesh = deps.mesh_client()?;
     let destinations = Destinations::from_env()?;
     let policy = LinkPolicy::from_source(&ProcessEnv)?;
     let idempotency = DynamoIdempotencyStore::new(deps.dynamodb.clone(), deps.config.transfers_table.clone());
-    Ok(LinkService::new(deps.store, idempotency, deps.secrets, mesh, destinations, policy))
+    let mut service = LinkService::new(deps.store, idempotency, deps.secrets, mesh, destinations, policy);
+    service.timeout = FunctionTimeout::from_source(&ProcessEnv, DEFAULT_TIMEOUT)?;
+    Ok(service)
 }

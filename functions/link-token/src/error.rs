@@ -15,10 +15,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the body is not valid JSON")]
     InvalidJson,
-    #[error("unknown field in the body")]
-    UnknownField,
-    #[error("invalid field in the body")]
-    InvalidField,
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    #[error("unknown field in the body: {0}")]
+    UnknownField(String),
+    #[error("{field} must be {expected}")]
+    InvalidField { field: &'static str, expected: &'static str },
+    #[error("the query parameter {name} must be {expected}")]
+    InvalidParameter { name: &'static str, expected: &'static str },
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error("invalid Idempotency-Key")]
@@ -39,6 +43,10 @@ pub enum ApiError {
     Misconfigured(String),
     #[error("storage is unavailable: {0}")]
     StoreUnavailable(String),
+    /// Secrets Manager could not be reached (throttled, timed out, 5xx): transient, unlike a secret
+    /// that is missing, forbidden or malformed, which is `Misconfigured`.
+    #[error("the Mesh secret is unavailable: {0}")]
+    SecretsUnavailable(String),
 }
 
 impl ApiError {
@@ -50,7 +58,7 @@ impl ApiError {
             Self::InProgress => 409,
             Self::KeyReused => 422,
             Self::MeshRejected(_) => 502,
-            Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) => 503,
+            Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => 503,
             Self::Misconfigured(_) => 500,
             _ => 400,
         }
@@ -61,9 +69,10 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::InvalidJson => "invalid_json",
-            Self::UnknownField => "unknown_field",
-            Self::InvalidField => "invalid_field",
+            Self::InvalidJson | Self::NotAnObject => "invalid_json",
+            Self::UnknownField(_) => "unknown_field",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::InvalidParameter { .. } => "invalid_parameter",
             Self::Link(e) => e.code(),
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::InvalidCursor => "invalid_cursor",
@@ -73,7 +82,7 @@ impl ApiError {
             Self::MeshRejected(_) => "mesh_rejected",
             Self::MeshUnavailable { .. } => "mesh_unavailable",
             Self::Misconfigured(_) => "misconfigured",
-            Self::StoreUnavailable(_) => "temporarily_unavailable",
+            Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -84,7 +93,9 @@ impl ApiError {
             Self::MeshRejected(_) => "the payment provider refused the request".into(),
             Self::MeshUnavailable { .. } => "the payment provider is unavailable; retry later".into(),
             Self::Misconfigured(_) => "the service is misconfigured".into(),
-            Self::StoreUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
+            Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => {
+                "the service is temporarily unavailable; retry later".into()
+            }
             other => other.to_string(),
         }
     }
@@ -94,6 +105,7 @@ impl ApiError {
         match self {
             Self::MeshUnavailable { retry_after, .. } => Some(retry_after.unwrap_or(Duration::from_secs(5))),
             Self::StoreUnavailable(_) => Some(Duration::from_secs(1)),
+            Self::SecretsUnavailable(_) => Some(Duration::from_secs(2)),
             _ => None,
         }
     }
@@ -107,6 +119,7 @@ impl ApiError {
         "invalid_json",
         "unknown_field",
         "invalid_field",
+        "invalid_parameter",
         "invalid_amount",
         "unknown_symbol",
         "unknown_network",

@@ -6,7 +6,6 @@
 use crate::auth::AuthMode;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyStore;
-use crate::link::LinkTokenBody;
 use crate::service::{LinkService, page_json};
 use axum::Router;
 use axum::body::Body;
@@ -19,9 +18,6 @@ use shared::storage::TransferStore;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::{Service, ServiceExt};
-
-/// Request bodies are a few hundred bytes; anything much larger is not ours.
-const MAX_BODY_BYTES: usize = 8 * 1024;
 
 /// The routes this function serves (the OpenAPI document is checked against this list).
 #[cfg(test)]
@@ -46,12 +42,15 @@ where
     I: IdempotencyStore + 'static,
     K: SecretSource + 'static,
 {
-    // `get` would also answer HEAD; this API never did, so HEAD stays a 405 like any other method.
-    let refused = method_not_allowed::<S, I, K>;
+    // `get` would also answer HEAD; this API never did, so HEAD stays a 405 like any other method (and
+    // the `Allow` header, which axum would fill with HEAD, is set here).
+    let refused = |allow: &'static str| {
+        move |state: State<Routes<S, I, K>>, request: Request| method_not_allowed(state, request, allow)
+    };
     Router::new()
-        .route("/link-tokens", post(create::<S, I, K>).fallback(refused))
-        .route("/transfers", get(list::<S, I, K>).head(refused).fallback(refused))
-        .route("/transfers/{transactionId}", get(show::<S, I, K>).head(refused).fallback(refused))
+        .route("/link-tokens", post(create::<S, I, K>).fallback(refused("POST")))
+        .route("/transfers", get(list::<S, I, K>).head(refused("GET")).fallback(refused("GET")))
+        .route("/transfers/{transactionId}", get(show::<S, I, K>).head(refused("GET")).fallback(refused("GET")))
         .fallback(route_not_found)
         .with_state(Routes { service, auth })
 }
@@ -107,14 +106,11 @@ async fn create<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
         async {
             let user = routes.auth.user(&parts)?;
             let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::InvalidJson)?;
-            let body = parse_body(&bytes)?;
+            let body = crate::body::parse(&bytes)?;
             let key = parts.headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
             let now = shared::domain::time::now_millis();
-            let deadline = parts
-                .lambda_context_ref()
-                .and_then(|c| i64::try_from(c.deadline).ok())
-                .filter(|d| *d > 0)
-                .unwrap_or(now + 30_000);
+            let runtime_deadline = parts.lambda_context_ref().map_or(0, |c| c.deadline);
+            let deadline = routes.service.timeout.deadline_ms(runtime_deadline, now);
             let (minted, replayed) = routes.service.create(&user, body, key, deadline, now).await?;
             Ok((201, serde_json::to_value(minted).map_err(|_| ApiError::InvalidJson)?, replayed))
         }
@@ -157,13 +153,19 @@ async fn show<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
     )
 }
 
-/// A known path with a method it does not serve: still 401 for an unauthenticated caller.
+/// A known path with a method it does not serve: still 401 for an unauthenticated caller; a 405 says
+/// which method the path serves.
 async fn method_not_allowed<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
     State(routes): State<Routes<S, I, K>>,
     request: Request,
+    allow: &'static str,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    respond(routes.auth.user(&parts).and(Err(ApiError::MethodNotAllowed)))
+    let mut response = respond(routes.auth.user(&parts).and(Err(ApiError::MethodNotAllowed)));
+    if response.status() == 405 {
+        response.headers_mut().insert("allow", axum::http::HeaderValue::from_static(allow));
+    }
+    response
 }
 
 async fn route_not_found() -> Response {
@@ -181,25 +183,6 @@ fn respond(result: Result<(u16, serde_json::Value, bool), ApiError>) -> Response
         }
         Err(e) => error_response(&e),
     }
-}
-
-/// The body of `POST /link-tokens` as the route reads it (public for the fuzz target in `fuzz/`).
-pub fn parse_body(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::InvalidJson);
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(LinkTokenBody::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.to_string().starts_with("unknown field") {
-            ApiError::UnknownField
-        } else if e.is_data() {
-            ApiError::InvalidField
-        } else {
-            ApiError::InvalidJson
-        }
-    })
 }
 
 fn error_response(e: &ApiError) -> Response {

@@ -7,10 +7,13 @@ use crate::link::{self, LinkPolicy, LinkTokenBody, ResolvedDestination};
 use serde::Serialize;
 use serde_json::Value;
 use shared::domain::ids::{TransactionId, UserId};
-use shared::domain::transfer::{Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus};
+use shared::domain::transfer::{
+    Conflict, Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus,
+};
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::config::Destinations;
-use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource};
+use shared::runtime::deadline::FunctionTimeout;
+use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
 use shared::storage::{PageCursor, StoreError, TransferStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +24,9 @@ pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 1000;
 /// How long Mesh's network list is trusted before it is fetched again.
 const NETWORKS_TTL: Duration = Duration::from_secs(3600);
 pub const MAX_PAGE: usize = 50;
+/// The function's `Timeout` in `template.yaml`: how long a request holds its Idempotency-Key when the
+/// runtime gives no usable deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(25);
 
 pub struct LinkService<S, I, K> {
     pub store: S,
@@ -29,6 +35,8 @@ pub struct LinkService<S, I, K> {
     pub mesh: MeshClient,
     pub destinations: Destinations,
     pub policy: LinkPolicy,
+    /// Bounds an invocation whose runtime deadline is missing or in the past.
+    pub timeout: FunctionTimeout,
     resolved: Mutex<Option<(Arc<Vec<ResolvedDestination>>, Instant)>>,
 }
 
@@ -63,8 +71,25 @@ pub struct TransferView {
     pub tx_hash: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<ConflictView>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Mesh reported the other terminal status after `status` was final: not applied, shown so the merchant
+/// can look into it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictView {
+    pub reported_status: TransferStatus,
+    pub flagged_at: i64,
+}
+
+impl From<Conflict> for ConflictView {
+    fn from(c: Conflict) -> Self {
+        Self { reported_status: c.reported, flagged_at: c.flagged_at }
+    }
 }
 
 /// A destination as the API shows it (camelCase like the rest of the API).
@@ -95,6 +120,7 @@ impl From<TransferRecord> for TransferView {
             received: r.received,
             tx_hash: r.tx_hash,
             mismatches: r.mismatches,
+            conflict: r.conflict.map(ConflictView::from),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -103,6 +129,15 @@ impl From<TransferRecord> for TransferView {
 
 fn store_error(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.to_string())
+}
+
+/// Only an unreachable Secrets Manager is worth a retry; a secret that is missing, forbidden or
+/// malformed stays broken until someone fixes the deployment.
+fn secrets_error(e: SecretsError) -> ApiError {
+    match e {
+        SecretsError::Unavailable(detail) => ApiError::SecretsUnavailable(detail),
+        other => ApiError::Misconfigured(other.to_string()),
+    }
 }
 
 fn mesh_error(e: MeshError) -> ApiError {
@@ -131,7 +166,8 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         destinations: Destinations,
         policy: LinkPolicy,
     ) -> Self {
-        Self { store, idempotency, secrets, mesh, destinations, policy, resolved: Mutex::new(None) }
+        let timeout = FunctionTimeout::new(DEFAULT_TIMEOUT);
+        Self { store, idempotency, secrets, mesh, destinations, policy, timeout, resolved: Mutex::new(None) }
     }
 
     /// `POST /link-tokens`, at most once per (user, Idempotency-Key).
@@ -151,11 +187,8 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         }
         let key = idempotency::scoped_key("link-token", user.as_str(), client_key);
         let payload = idempotency::payload_hash(&serde_json::to_vec(&body).map_err(|_| ApiError::InvalidJson)?);
-        let window = Window {
-            now_ms,
-            in_progress_until_ms: deadline_ms.max(now_ms),
-            expires_at_s: (now_ms + TOKEN_LIFETIME_MS) / 1000,
-        };
+        let window =
+            Window { now_ms, in_progress_until_ms: deadline_ms, expires_at_s: (now_ms + TOKEN_LIFETIME_MS) / 1000 };
         match self.idempotency.begin(&key, &payload, window).await.map_err(store_error)? {
             Begin::Replay(stored) => {
                 let minted = serde_json::from_str(&stored).map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
@@ -184,7 +217,7 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
 
     async fn mint(&self, user: &UserId, body: &LinkTokenBody, now_ms: i64) -> Result<Minted, ApiError> {
         link::validate(body, &self.policy)?;
-        let secrets = self.secrets.get().await.map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+        let secrets = self.secrets.get().await.map_err(secrets_error)?;
         let resolved = self.resolved_destinations(&secrets).await?;
         let chosen = link::select(&resolved, body.symbol.as_deref(), body.network.as_deref())?;
         let transaction_id = TransactionId::generate();
@@ -194,7 +227,7 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         let result = match self.mesh.create_link_token(&secrets, &request).await {
             // Credentials may have been rotated since they were cached: one re-read, one retry.
             Err(MeshError::Unauthorized) => {
-                let fresh = self.secrets.force_refresh().await.map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+                let fresh = self.secrets.force_refresh().await.map_err(secrets_error)?;
                 self.mesh.create_link_token(&fresh, &request).await
             }
             other => other,
@@ -260,9 +293,11 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         let cursor = cursor.map(|c| PageCursor::decode(c).ok_or(ApiError::InvalidCursor)).transpose()?;
         let limit = match limit {
             None => 20,
-            Some(raw) => {
-                raw.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or(ApiError::InvalidField)?
-            }
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or(ApiError::InvalidParameter { name: "limit", expected: "a whole number from 1 to 50" })?,
         };
         let (records, next) = self.store.list_by_user(user, limit, cursor.as_ref()).await.map_err(store_error)?;
         Ok((records.into_iter().map(TransferView::from).collect(), next.map(|c| c.encode())))

@@ -85,7 +85,8 @@ async fn previous_run<L: LeaseStore>(leases: &L, cutoff_s: i64) -> Result<(), Bo
         Acquired::Granted(lease) => lease,
         Acquired::Held { holder, .. } => return Err(format!("lease held by {holder}").into()),
     };
-    let checkpoint = Checkpoint { scanned_until: Some((cutoff_s - 300) * 1000), unfinished: None };
+    let checkpoint =
+        Checkpoint { scanned_until: Some((cutoff_s - 300) * 1000), unfinished: None, ..Checkpoint::default() };
     leases.save_checkpoint(&lease, &checkpoint, now_millis()).await?;
     Ok(())
 }

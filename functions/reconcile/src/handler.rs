@@ -8,16 +8,12 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use shared::runtime::secrets::SecretSource;
 use shared::storage::TransferStore;
-use std::time::Duration;
 
 /// What the EventBridge Scheduler target delivers: its `Input` as-is, `{}` in the template
 /// (`events/aws/reconcile-schedule.json`). No field is read today; unknown ones are ignored so the
 /// schedule can carry notes without breaking runs.
 #[derive(Debug, Default, Deserialize)]
 pub struct ScheduleInput {}
-
-/// A run gets this long when the runtime gives no deadline (some local invokers send none).
-const FALLBACK_RUN_TIME: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -46,10 +42,7 @@ pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
     let LambdaEvent { payload, context } = event;
     serde_json::from_value::<Option<ScheduleInput>>(payload).map_err(HandlerError::Input)?;
     let now = shared::domain::time::now_millis();
-    let deadline = match i64::try_from(context.deadline) {
-        Ok(at) if at > now => Deadline::at_epoch_ms(at, now),
-        _ => Deadline::after(FALLBACK_RUN_TIME, now),
-    };
+    let deadline = Deadline::at_epoch_ms(reconciler.settings.timeout.deadline_ms(context.deadline, now), now);
     let run_id = if context.request_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { context.request_id };
     let outcome = reconciler.run(&run_id, deadline).await;
     let s = &outcome.summary;
@@ -68,6 +61,8 @@ pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
         conflicts = s.conflicts,
         not_found_at_mesh = s.not_found_at_mesh,
         beyond_horizon = s.beyond_horizon,
+        listing_contradicted = s.listing_contradicted,
+        timestamp_unit = ?s.timestamp_unit,
         mesh_calls = s.mesh_calls,
         mesh_retries = s.mesh_retries,
         pages = s.pages,
@@ -93,6 +88,7 @@ mod tests {
     use shared::mesh::{HttpOptions, MeshClient};
     use shared::runtime::secrets::SecretCache;
     use shared::storage::MemoryTransferStore;
+    use std::time::Duration;
 
     fn fixture() -> serde_json::Value {
         let path = format!("{}/../../events/aws/reconcile-schedule.json", env!("CARGO_MANIFEST_DIR"));

@@ -10,6 +10,7 @@
 //! - A checkpoint is written with the writer's fence and refused if a later holder has written one:
 //!   a run that outlived its lease cannot move the checkpoint back.
 
+use crate::plan::TimestampUnit;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -72,6 +73,9 @@ pub struct Checkpoint {
     /// A window that a run left unfinished (deadline, page cap, failure): the next run ends it first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<WindowCursor>,
+    /// The unit Mesh's listing was last seen to use (`None`: not seen yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_unit: Option<TimestampUnit>,
 }
 
 /// The lease and checkpoint of one named job.

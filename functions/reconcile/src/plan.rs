@@ -10,9 +10,31 @@ use shared::domain::transfer::{Received, ReportedStatus, TransferRecord, Transfe
 use shared::mesh::{TransferModel, TransferOrderBy, TransferQuery};
 use std::time::Duration;
 
-/// Mesh's `createdTimestamp` and `From/ToTimestamp` are in seconds (spec examples, the sandbox);
-/// our timestamps are Unix ms.
-const MESH_TIMESTAMP_MS: i64 = 1000;
+/// The unit of Mesh's `createdTimestamp` and `FromTimestamp`/`ToTimestamp`. Mesh's examples disagree
+/// (the listing's look like seconds, the webhook's `Timestamp` is milliseconds), so a run learns it
+/// from the `createdTimestamp` values Mesh returns and keeps it in the checkpoint; seconds until then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampUnit {
+    #[default]
+    Seconds,
+    Milliseconds,
+}
+
+impl TimestampUnit {
+    /// What a `createdTimestamp` says of its unit: above 10^12 is milliseconds (10^12 s is the year 33658).
+    pub fn of(created_timestamp: i64) -> Self {
+        if created_timestamp > 1_000_000_000_000 { Self::Milliseconds } else { Self::Seconds }
+    }
+
+    /// Unix ms in this unit, rounded down.
+    pub fn from_ms(self, ms: i64) -> i64 {
+        match self {
+            Self::Seconds => ms.div_euclid(1000),
+            Self::Milliseconds => ms,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,13 +105,13 @@ pub fn settle(lookup: Plan, stretched: WindowCursor, total: u64, page_size: u32)
     }
 }
 
-/// The listing query of a window (Mesh's bounds are inclusive, in seconds), oldest first.
-pub fn window_query(window: &WindowCursor, page_size: u32) -> TransferQuery {
+/// The listing query of a window (Mesh's bounds are inclusive, in `unit`), oldest first.
+pub fn window_query(window: &WindowCursor, page_size: u32, unit: TimestampUnit) -> TransferQuery {
     TransferQuery {
         count: Some(page_size),
         offset: Some(window.offset),
-        from_timestamp: Some(window.from_ms.div_euclid(MESH_TIMESTAMP_MS)),
-        to_timestamp: Some(window.to_ms.div_euclid(MESH_TIMESTAMP_MS)),
+        from_timestamp: Some(unit.from_ms(window.from_ms)),
+        to_timestamp: Some(unit.from_ms(window.to_ms)),
         order_by: Some(TransferOrderBy::CreatedTimestamp),
         descending_order: Some(false),
         ..TransferQuery::default()
@@ -183,7 +205,7 @@ mod tests {
     fn later_runs_slide_the_window_from_where_the_last_one_ended() {
         let s = settings();
         let scanned = NOW - 40 * MIN;
-        let cp = Checkpoint { scanned_until: Some(scanned), unfinished: None };
+        let cp = Checkpoint { scanned_until: Some(scanned), unfinished: None, ..Checkpoint::default() };
         // Created within the clock-skew allowance before the window: its Mesh transfer may be just
         // before `from`, so it is looked up.
         let edge = open_at(scanned - 2 * MIN);
@@ -195,7 +217,7 @@ mod tests {
     #[test]
     fn many_old_open_transfers_ask_mesh_and_the_cheaper_plan_wins() {
         let s = settings();
-        let cp = Checkpoint { scanned_until: Some(NOW - 30 * MIN), unfinished: None };
+        let cp = Checkpoint { scanned_until: Some(NOW - 30 * MIN), unfinished: None, ..Checkpoint::default() };
         let open: Vec<_> = (0..10).map(|i| open_at(NOW - (300 - i) * MIN)).collect();
         let Draft::Probe { lookup, stretched } = draft_plan(&open, &cp, NOW, &s) else { panic!("10 > lookup_max") };
         assert_eq!(lookup.lookups.len(), 10);
@@ -209,7 +231,8 @@ mod tests {
     #[test]
     fn an_unfinished_window_is_finished_first_and_unchanged() {
         let unfinished = WindowCursor { from_ms: NOW - 90 * MIN, to_ms: NOW - 60 * MIN, offset: 300 };
-        let cp = Checkpoint { scanned_until: Some(NOW - 90 * MIN), unfinished: Some(unfinished) };
+        let cp =
+            Checkpoint { scanned_until: Some(NOW - 90 * MIN), unfinished: Some(unfinished), ..Checkpoint::default() };
         let older = open_at(NOW - 200 * MIN);
         let Draft::Ready(plan) = draft_plan(&[older.clone(), open_at(NOW - 70 * MIN)], &cp, NOW, &settings()) else {
             panic!()
@@ -218,8 +241,16 @@ mod tests {
         assert_eq!(plan.lookups, vec![older.transaction_id]);
     }
     #[test]
-    fn the_window_query_is_ascending_in_seconds_with_inclusive_bounds() {
-        let q = window_query(&WindowCursor { from_ms: 1_700_000_000_999, to_ms: 1_700_000_600_000, offset: 200 }, 100);
+    fn the_window_query_is_ascending_in_the_learnt_unit_with_inclusive_bounds() {
+        let window = WindowCursor { from_ms: 1_700_000_000_999, to_ms: 1_700_000_600_000, offset: 200 };
+        let in_ms: Map<_, _> = window_query(&window, 100, TimestampUnit::Milliseconds).pairs().into_iter().collect();
+        assert_eq!(
+            (in_ms["FromTimestamp"].as_str(), in_ms["ToTimestamp"].as_str()),
+            ("1700000000999", "1700000600000")
+        );
+        assert_eq!(TimestampUnit::of(1_767_225_600), TimestampUnit::Seconds);
+        assert_eq!(TimestampUnit::of(1_767_225_600_000), TimestampUnit::Milliseconds);
+        let q = window_query(&window, 100, TimestampUnit::Seconds);
         let pairs: Map<_, _> = q.pairs().into_iter().collect();
         assert_eq!(pairs["FromTimestamp"], "1700000000");
         assert_eq!(pairs["ToTimestamp"], "1700000600");

@@ -1,8 +1,10 @@
-//! The run's settings: what each `RECONCILE_*` variable may set, its default and accepted range.
+//! The run's settings: what each `RECONCILE_*` variable (and `FUNCTION_TIMEOUT_SECONDS`) may set, its
+//! default and accepted range.
 
 use crate::retry::RetryPolicy;
 use shared::mesh::TransferQuery;
 use shared::runtime::config::{ConfigError, EnvSource};
+use shared::runtime::deadline::FunctionTimeout;
 use std::time::Duration;
 
 pub const RECONCILE_GRACE_SECONDS: &str = "RECONCILE_GRACE_SECONDS";
@@ -13,6 +15,8 @@ pub const RECONCILE_MAX_OPEN: &str = "RECONCILE_MAX_OPEN";
 pub const RECONCILE_MAX_PAGES: &str = "RECONCILE_MAX_PAGES";
 pub const RECONCILE_DEADLINE_MARGIN_SECONDS: &str = "RECONCILE_DEADLINE_MARGIN_SECONDS";
 pub const RECONCILE_RETRY_BUDGET: &str = "RECONCILE_RETRY_BUDGET";
+/// The function's `Timeout` in `template.yaml`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -36,6 +40,8 @@ pub struct Settings {
     /// How much earlier than our record Mesh's clock may date a transfer.
     pub clock_skew: Duration,
     pub retry: RetryPolicy,
+    /// How long a run may last when the runtime gives no deadline ahead (`FUNCTION_TIMEOUT_SECONDS`).
+    pub timeout: FunctionTimeout,
 }
 
 impl Default for Settings {
@@ -51,6 +57,7 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(20),
             clock_skew: Duration::from_secs(5 * 60),
             retry: RetryPolicy::default(),
+            timeout: FunctionTimeout::new(DEFAULT_TIMEOUT),
         }
     }
 }
@@ -93,6 +100,7 @@ impl Settings {
                 budget: bounded(env, RECONCILE_RETRY_BUDGET, u64::from(d.retry.budget), 0, 1000, "retries")? as u32,
                 ..d.retry
             },
+            timeout: FunctionTimeout::from_source(env, DEFAULT_TIMEOUT)?,
             ..d
         })
     }

@@ -1,7 +1,7 @@
 //! What one run did: its status and counts, returned by the function, logged, and recorded as metrics.
 
 use crate::lease::WindowCursor;
-use crate::plan::PlanKind;
+use crate::plan::{PlanKind, TimestampUnit};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +62,12 @@ pub struct Summary {
     pub not_found_at_mesh: u64,
     /// Open, but older than the horizon: left alone and reported.
     pub beyond_horizon: u64,
+    /// Times Mesh's listing said there was nothing (a count of zero, an empty window) while a lookup of
+    /// an open transfer inside it found one: the listing was not believed.
+    pub listing_contradicted: u64,
+    /// The unit of Mesh's timestamps this run used, as learnt from what Mesh returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_unit: Option<TimestampUnit>,
     /// HTTP calls to Mesh, retries included.
     pub mesh_calls: u64,
     pub mesh_retries: u64,
@@ -85,6 +91,7 @@ impl Summary {
             ("ReconcileOtherMismatches", self.other_mismatches),
             ("ReconcileConflicts", self.conflicts),
             ("ReconcileNotFoundAtMesh", self.not_found_at_mesh),
+            ("ReconcileListingContradicted", self.listing_contradicted),
             ("ReconcileMeshCalls", self.mesh_calls),
             ("ReconcileMeshRetries", self.mesh_retries),
             ("ReconcilePages", self.pages),

@@ -45,16 +45,17 @@ async fn the_checkpoint_round_trips_and_is_fenced<L: LeaseStore>(leases: &L) {
     let cp = Checkpoint {
         scanned_until: Some(NOW - 900_000),
         unfinished: Some(WindowCursor { from_ms: NOW - 900_000, to_ms: NOW - 600_000, offset: 300 }),
+        timestamp_unit: Some(reconcile::plan::TimestampUnit::Milliseconds),
     };
     leases.save_checkpoint(&a, &cp, NOW).await.unwrap();
     assert_eq!(leases.load_checkpoint().await.unwrap(), cp);
-    let done = Checkpoint { scanned_until: Some(NOW - 600_000), unfinished: None };
+    let done = Checkpoint { scanned_until: Some(NOW - 600_000), unfinished: None, ..Checkpoint::default() };
     leases.save_checkpoint(&a, &done, NOW).await.unwrap();
     assert_eq!(leases.load_checkpoint().await.unwrap(), done);
 
     // A later holder writes; the lapsed one can no longer move the checkpoint.
     let b = granted(leases, "run-b", NOW + 2_000, NOW + 3_000).await;
-    let later = Checkpoint { scanned_until: Some(NOW), unfinished: None };
+    let later = Checkpoint { scanned_until: Some(NOW), unfinished: None, ..Checkpoint::default() };
     leases.save_checkpoint(&b, &later, NOW + 2_000).await.unwrap();
     assert!(matches!(leases.save_checkpoint(&a, &cp, NOW + 2_001).await, Err(LeaseError::Lost)));
     assert_eq!(leases.load_checkpoint().await.unwrap(), later);

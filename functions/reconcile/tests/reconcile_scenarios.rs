@@ -5,7 +5,7 @@
 use mesh_sandbox::{SandboxConfig, SandboxHandle};
 use reconcile::deadline::Deadline;
 use reconcile::lease::{Checkpoint, DynamoLeaseStore, LeaseStore};
-use reconcile::plan::{PlanKind, reconcile_event_id};
+use reconcile::plan::{PlanKind, TimestampUnit, reconcile_event_id};
 use reconcile::retry::RetryPolicy;
 use reconcile::run::{ReconcileError, Reconciler, RunOutcome};
 use reconcile::settings::Settings;
@@ -269,7 +269,11 @@ async fn a_2500_transfer_history_is_paged_to_its_end() {
     assert_eq!(window.offset, 2500);
     assert_eq!(
         w.leases.load_checkpoint().await.unwrap(),
-        Checkpoint { scanned_until: Some(window.to_ms), unfinished: None },
+        Checkpoint {
+            scanned_until: Some(window.to_ms),
+            unfinished: None,
+            timestamp_unit: Some(TimestampUnit::Seconds)
+        },
         "the whole window is behind us"
     );
     // A second pass over the same history (checkpoint reset) sees the same and repairs nothing.
@@ -383,7 +387,11 @@ async fn a_run_cut_off_by_its_deadline_resumes_from_its_checkpoint() {
     assert_eq!(cut.unknown_to_us + resumed.unknown_to_us, 50, "every transfer once, none skipped");
     assert_eq!(
         w.leases.load_checkpoint().await.unwrap(),
-        Checkpoint { scanned_until: Some(window.to_ms), unfinished: None }
+        Checkpoint {
+            scanned_until: Some(window.to_ms),
+            unfinished: None,
+            timestamp_unit: Some(TimestampUnit::Seconds)
+        }
     );
 }
 
@@ -403,4 +411,61 @@ async fn of_two_concurrent_runs_exactly_one_works() {
     assert_eq!(winner.unknown_to_us, 20);
     // Released at the end: the next run gets the lease.
     assert_eq!(w.run().await.summary.status, RunStatus::Completed);
+}
+
+/// Mesh's listing in milliseconds throughout: the first run's bounds (seconds) find nothing, so the
+/// empty window is checked against an open transfer inside it; that lookup teaches the unit, the
+/// window is paged again, and later runs send milliseconds from the start.
+#[tokio::test]
+async fn a_listing_in_milliseconds_is_noticed_learnt_and_kept() {
+    let w = world(settings()).await;
+    w.control("/sandbox/config", json!({"listingTimestamps": "milliseconds"})).await;
+    let ours = w.ours("shopper-ms", Duration::from_secs(120)).await;
+    w.paid_without_webhooks(ours.transaction_id.as_str(), "shopper-ms").await;
+
+    let s = w.run().await.summary;
+    assert_eq!((s.repaired, s.still_open, s.listing_contradicted), (1, 0, 1), "{s:?}");
+    assert_eq!(s.timestamp_unit, Some(TimestampUnit::Milliseconds), "{s:?}");
+    assert_eq!(w.status(&ours).await.status, TransferStatus::Succeeded);
+    assert_eq!(w.leases.load_checkpoint().await.unwrap().timestamp_unit, Some(TimestampUnit::Milliseconds));
+
+    // The next run's window is in milliseconds from the start: one page finds what Mesh has.
+    w.paid_without_webhooks("txn_made_elsewhere_ms", "someone-else").await;
+    let s = w.run().await.summary;
+    assert_eq!((s.unknown_to_us, s.listing_contradicted, s.mesh_calls), (1, 0, 1), "{s:?}");
+}
+
+/// A Mesh that reports seconds but reads its bounds as milliseconds: the stretched window's count is
+/// zero though open transfers of ours are in it. A sample lookup finds one, so the count is not
+/// believed: every open transfer is looked up, and the run says so.
+#[tokio::test]
+async fn a_count_of_zero_contradicted_by_a_lookup_is_not_believed() {
+    let w = world(Settings { lookup_max: 2, ..settings() }).await;
+    w.control("/sandbox/config", json!({"listingTimestamps": "boundsInMilliseconds"})).await;
+    let mut ours = Vec::new();
+    for i in 0..5 {
+        let user = format!("shopper-z{i}");
+        let r = w.ours(&user, Duration::from_secs(2 * 3600)).await;
+        w.paid_without_webhooks(r.transaction_id.as_str(), &user).await;
+        ours.push(r);
+    }
+    let s = w.run().await.summary;
+    assert_eq!(s.plan, Some(PlanKind::Lookup), "{s:?}");
+    assert_eq!((s.repaired, s.still_open, s.listing_contradicted), (5, 0, 1), "{s:?}");
+    for r in &ours {
+        assert_eq!(w.status(r).await.status, TransferStatus::Succeeded);
+    }
+}
+
+/// Open transfers Mesh has never heard of (abandoned Link sessions) are why a count of zero can be
+/// true: one lookup confirms it, and the run trusts the listing.
+#[tokio::test]
+async fn a_count_of_zero_confirmed_by_a_lookup_is_believed() {
+    let w = world(Settings { lookup_max: 2, ..settings() }).await;
+    for i in 0..5 {
+        w.ours(&format!("abandoned-{i}"), Duration::from_secs(2 * 3600)).await;
+    }
+    let s = w.run().await.summary;
+    assert_eq!(s.plan, Some(PlanKind::Window), "{s:?}");
+    assert_eq!((s.listing_contradicted, s.not_found_at_mesh, s.still_open), (0, 1, 5), "{s:?}");
 }

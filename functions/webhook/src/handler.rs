@@ -52,10 +52,12 @@ fn respond(result: Result<Accepted, WebhookError>) -> Response<Body> {
             json(200, serde_json::json!({ "outcome": a.outcome.as_str() }))
         }
         // Mesh only POSTs: a GET or HEAD (a browser, a probe, `make dev`'s warm-up) is not a failed delivery,
-        // so it gets its 405 without a warning or a `WebhookRejected` count.
+        // so it gets its 405 (naming the one method served) without a warning or a `WebhookRejected` count.
         Err(e @ WebhookError::MethodNotAllowed) => {
             tracing::debug!("not a delivery: only POST is");
-            json(e.status(), serde_json::json!({ "code": e.code(), "message": e.public_message() }))
+            let mut response = json(e.status(), serde_json::json!({ "code": e.code(), "message": e.public_message() }));
+            response.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static("POST"));
+            response
         }
         Err(e) => {
             if e.status() >= 500 {
@@ -149,6 +151,19 @@ mod tests {
         assert_eq!(call(&store, get).await.0, 405);
     }
 
+    #[tokio::test]
+    async fn a_405_names_the_one_method_accepted() {
+        let store = store_with_fixture_transfer().await;
+        for method in [lambda_http::http::Method::GET, lambda_http::http::Method::PUT, lambda_http::http::Method::HEAD]
+        {
+            let mut request = fixture("webhook-succeeded.json");
+            *request.method_mut() = method.clone();
+            let response = handle(&store, &keys(), &WebhookSettings::default(), request).await.unwrap();
+            assert_eq!(response.status(), 405, "{method}");
+            assert_eq!(response.headers().get("allow").map(|v| v.as_bytes()), Some(&b"POST"[..]), "{method}");
+        }
+    }
+
     #[derive(Clone, Default)]
     struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -177,7 +192,7 @@ mod tests {
         CAPTURE.get_or_init(|| {
             let captured = Captured::default();
             let subscriber = shared::runtime::telemetry::json_subscriber(
-                tracing_subscriber::EnvFilter::new("debug"),
+                tracing_subscriber::filter::LevelFilter::DEBUG,
                 captured.clone(),
             );
             tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");

@@ -8,7 +8,7 @@ use shared::domain::time::epoch_to_millis;
 use shared::domain::transfer::{Received, ReportedStatus};
 use shared::ingest::ingest;
 use shared::mesh::WebhookEvent;
-use shared::mesh::signature::{self, SignatureError};
+use shared::mesh::signature::{Signature, SignatureError};
 use shared::runtime::config::{ConfigError, EnvSource};
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
 use shared::storage::{StoreError, TransferStore};
@@ -191,8 +191,13 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
     else {
         return park(store, "malformed_ids", delivery.body, now_ms).await;
     };
+    let (Ok(event_at), Ok(sent_at)) =
+        (event.timestamp.map(epoch_to_millis).transpose(), event.sent_timestamp.map(epoch_to_millis).transpose())
+    else {
+        return park(store, "impossible_time", delivery.body, now_ms).await;
+    };
     let outside_replay_window =
-        event.sent_timestamp.is_some_and(|sent| (now_ms - epoch_to_millis(sent)).abs() > settings.replay_tolerance_ms);
+        sent_at.is_some_and(|sent| now_ms.abs_diff(sent) > settings.replay_tolerance_ms.unsigned_abs());
     let report = Report {
         event_id,
         source: ReportSource::Webhook,
@@ -200,7 +205,7 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
         transaction_id: event.transaction_id.clone().and_then(|t| TransactionId::parse(t).ok()),
         user_id: event.user_id.clone(),
         status: ReportedStatus::parse(&event.transfer_status),
-        event_at: event.timestamp.map(epoch_to_millis),
+        event_at,
         tx_hash: event.tx_hash.clone(),
         received: Received {
             amount: event.destination_amount,
@@ -220,18 +225,19 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
     })
 }
 
-/// Signature first. A mismatch gets one re-read of the secret (rate-limited by the cache), so a
-/// rotation is picked up at once rather than after the TTL.
+/// Signature first: its shape needs no secret, so a delivery without one costs no Secrets Manager read.
+/// A mismatch gets one re-read of the secret (rate-limited by the cache), so a rotation is picked up at
+/// once rather than after the TTL.
 async fn authenticate<K: WebhookKeys>(keys: &K, delivery: Delivery<'_>) -> Result<(), WebhookError> {
+    let signature = Signature::parse(delivery.signature).map_err(WebhookError::Signature)?;
     let secrets = keys.current().await.map_err(WebhookError::SecretsUnavailable)?;
-    match signature::verify(secrets.webhook_secrets(), delivery.signature, delivery.body) {
+    match signature.verify(secrets.webhook_secrets(), delivery.body) {
         Err(SignatureError::Mismatch) => {
             let fresh = keys.refreshed().await.map_err(WebhookError::SecretsUnavailable)?;
             if Arc::ptr_eq(&fresh, &secrets) {
                 return Err(WebhookError::Signature(SignatureError::Mismatch));
             }
-            signature::verify(fresh.webhook_secrets(), delivery.signature, delivery.body)
-                .map_err(WebhookError::Signature)
+            signature.verify(fresh.webhook_secrets(), delivery.body).map_err(WebhookError::Signature)
         }
         other => other.map_err(WebhookError::Signature),
     }

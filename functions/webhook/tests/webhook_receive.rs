@@ -369,3 +369,43 @@ async fn rejected_deliveries_make_no_store_calls() {
     receive(&store, &keys, &WebhookSettings::default(), d, NOW).await.unwrap();
     assert!(store.calls.load(Ordering::SeqCst) > 0);
 }
+
+/// A correctly signed body with a time no clock can show is unreadable: parked and acknowledged, never a
+/// panic (debug builds check overflow) and never applied.
+#[tokio::test]
+async fn an_impossible_time_in_a_signed_body_is_parked_not_a_panic() {
+    let store = MemoryTransferStore::default();
+    let keys = Keys::new("whsec", None);
+    let r = transfer(&store).await;
+    let mut parked = 0;
+    for field in ["Timestamp", "SentTimestamp"] {
+        for impossible in [i64::MIN, i64::MIN + 1, -1, i64::MAX, 999_999_999_999, 1_000_000_000_000_000] {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&body(r.transaction_id.as_str(), &uuid(), "Succeeded", NOW, 49.99)).unwrap();
+            v[field] = json!(impossible);
+            let outcome = deliver(&store, &keys, "whsec", &serde_json::to_vec(&v).unwrap()).await;
+            assert_eq!(outcome.unwrap(), Outcome::Parked, "{field}: {impossible}");
+            parked += 1;
+            assert_eq!(store.parked().len(), parked, "{field}: {impossible} kept for a human");
+        }
+    }
+    assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().status, TransferStatus::Created);
+}
+
+/// No signature header: nothing to verify, so the 401 comes without a Secrets Manager read (an
+/// unauthenticated flood must not queue behind, or cost, secret fetches).
+#[tokio::test]
+async fn an_unsigned_delivery_is_refused_without_reading_the_secret() {
+    let store = MemoryTransferStore::default();
+    let keys = Keys::new("whsec", None);
+    let b = body("txn_x", "evt-1", "Succeeded", NOW, 1.0);
+    let d = Delivery { method: "POST", body: &b, signature: None, source_ip: None };
+    let err = receive(&store, &keys, &WebhookSettings::default(), d, NOW).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (401, "signature_missing"));
+    assert_eq!((keys.calls.load(Ordering::SeqCst), keys.refreshes.load(Ordering::SeqCst)), (0, 0));
+    // A signed one does read it (the counter works).
+    let sig = sign("whsec", &b);
+    let d = Delivery { method: "POST", body: &b, signature: Some(sig.as_bytes()), source_ip: None };
+    receive(&store, &keys, &WebhookSettings::default(), d, NOW).await.unwrap();
+    assert_eq!(keys.calls.load(Ordering::SeqCst), 1);
+}

@@ -190,6 +190,16 @@ pub enum Mismatch {
     User,
 }
 
+/// Mesh reported the other terminal status after one was applied: never applied (terminal is final),
+/// flagged on the transfer so whoever reads it sees that Mesh contradicted itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The terminal status Mesh reported last, the one that contradicts `status`.
+    pub reported: TransferStatus,
+    /// When we flagged it (Unix ms).
+    pub flagged_at: i64,
+}
+
 /// Everything we keep about one payment attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {
@@ -219,6 +229,8 @@ pub struct TransferRecord {
     pub received: Option<Received>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<Conflict>,
 }
 
 impl TransferRecord {
@@ -240,6 +252,7 @@ impl TransferRecord {
             tx_hash: None,
             received: None,
             mismatches: Vec::new(),
+            conflict: None,
         }
     }
 

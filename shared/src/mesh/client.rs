@@ -34,8 +34,16 @@ pub struct MeshClient {
 }
 
 impl MeshClient {
+    /// A client over the process-wide TLS configuration (`tls::client_config`: compiled-in roots).
     pub fn new(base: Url, options: HttpOptions) -> Result<Self, MeshError> {
+        Self::with_tls(base, options, &crate::tls::client_config())
+    }
+
+    /// A client trusting what `tls` trusts (tests pass a configuration with their own root).
+    pub fn with_tls(base: Url, options: HttpOptions, tls: &rustls::ClientConfig) -> Result<Self, MeshError> {
         let http = reqwest::Client::builder()
+            // reqwest would otherwise build its own verifier over the system's roots.
+            .tls_backend_preconfigured(tls.clone())
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
             // A redirect would carry our credentials to another host; Mesh never redirects the API.

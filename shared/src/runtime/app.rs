@@ -37,9 +37,8 @@ impl Deps {
         Ok(Self { config, secrets, store, dynamodb })
     }
 
-    /// The Mesh client, for the functions that call Mesh (link-token, reconcile). Not part of `init`:
-    /// building it loads the system's root certificates, which was 45 % of the webhook's init
-    /// instructions (callgrind), and the webhook never calls Mesh.
+    /// The Mesh client, for the functions that call Mesh (link-token, reconcile; the webhook never does).
+    /// It shares the TLS configuration (compiled-in roots) with the AWS clients.
     pub fn mesh_client(&self) -> Result<MeshClient, InitError> {
         Ok(MeshClient::new(self.config.mesh_base_url.clone(), HttpOptions::default())?)
     }

@@ -61,6 +61,8 @@ async fn report_init_error(api: &str, message: &str) {
     let body = serde_json::json!({ "errorType": "Runtime.InitError", "errorMessage": message });
     let sent = async {
         reqwest::Client::builder()
+            // reqwest carries no crypto provider of its own here (one TLS stack per process, `crate::tls`).
+            .tls_backend_preconfigured(crate::tls::client_config().as_ref().clone())
             .timeout(Duration::from_secs(2))
             .build()?
             .post(init_error_url(api))

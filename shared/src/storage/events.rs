@@ -1,6 +1,6 @@
 //! Event records (`EVENT#<eventId>`, one per report, the deduplication record and the audit trail)
-//! and parked bodies (`PARKED#<sha256>`) in DynamoDB. An event is written together with the change
-//! it causes to its transfer, in one transaction.
+//! and parked bodies (`PARKED#<sha256>`, the exact bytes as a binary attribute) in DynamoDB. An event
+//! is written together with the change it causes to its transfer, in one transaction.
 
 use crate::domain::ids::EventId;
 use crate::storage::sdk::{n, unavailable};
@@ -19,11 +19,7 @@ fn event_key(id: &EventId) -> String {
 /// re-planned attempt after a lost race is a new request.
 fn request_token(event: &EventRecord, change: &TransferChange) -> String {
     use sha2::Digest;
-    let version = match change {
-        TransferChange::Status { expected_version, .. } | TransferChange::Refund { expected_version, .. } => {
-            *expected_version
-        }
-    };
+    let (_, version) = change.target();
     let digest = sha2::Sha256::digest(format!("{}:{version}", event.event_id).as_bytes());
     digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
 }
@@ -67,6 +63,19 @@ impl DynamoTransferStore {
                     .condition_expression("version = :expected")
                     .expression_attribute_values(":refund", refund)
                     .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":one", n(1));
+                (id, expected_version, b)
+            }
+            TransferChange::Conflict { id, expected_version, conflict } => {
+                let flag =
+                    serde_dynamo::to_attribute_value(conflict).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let b = Update::builder()
+                    .update_expression("SET #conflict = :conflict, updated_at = :now, version = version + :one")
+                    .condition_expression("version = :expected")
+                    // CONFLICT is one of DynamoDB's reserved words.
+                    .expression_attribute_names("#conflict", "conflict")
+                    .expression_attribute_values(":conflict", flag)
+                    .expression_attribute_values(":now", n(conflict.flagged_at))
                     .expression_attribute_values(":one", n(1));
                 (id, expected_version, b)
             }
@@ -150,7 +159,8 @@ impl DynamoTransferStore {
             .item("pk", AttributeValue::S(parked_key(body)))
             .item("kind", AttributeValue::S("parked".into()))
             .item("reason", AttributeValue::S(reason.into()))
-            .item("body", AttributeValue::S(String::from_utf8_lossy(body).into_owned()))
+            // The exact bytes (a binary attribute): a signature can only be re-checked over those.
+            .item("body", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(body)))
             .item("received_at", n(now_ms))
             .item("expires_at", n(now_ms / 1000 + EVENT_RETENTION_SECS))
             .condition_expression("attribute_not_exists(pk)")
@@ -160,6 +170,17 @@ impl DynamoTransferStore {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// A parked body's exact bytes, by its key (`parked_key`), for a human re-checking its signature.
+    pub async fn parked_body(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(item) = self.consistent_get(key.to_string()).await? else { return Ok(None) };
+        match item.get("body") {
+            Some(AttributeValue::B(bytes)) => Ok(Some(bytes.clone().into_inner())),
+            // Parked before bodies were binary: as it was stored, possibly with U+FFFD replacements.
+            Some(AttributeValue::S(text)) => Ok(Some(text.clone().into_bytes())),
+            _ => Err(StoreError::Corrupt(format!("{key} has no binary body"))),
         }
     }
 }

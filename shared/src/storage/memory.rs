@@ -106,10 +106,7 @@ impl TransferStore for MemoryTransferStore {
             return Err(StoreError::DuplicateEvent);
         }
         if let Some(change) = change {
-            let (id, expected) = match change {
-                TransferChange::Status { id, expected_version, .. }
-                | TransferChange::Refund { id, expected_version, .. } => (id, *expected_version),
-            };
+            let (id, expected) = change.target();
             let record = items.get_mut(id).ok_or(StoreError::VersionConflict)?;
             if record.version != expected {
                 return Err(StoreError::VersionConflict);
@@ -124,6 +121,11 @@ impl TransferStore for MemoryTransferStore {
                 TransferChange::Refund { refund, now, .. } => {
                     record.refund = Some(*refund);
                     record.updated_at = *now;
+                    record.version += 1;
+                }
+                TransferChange::Conflict { conflict, .. } => {
+                    record.conflict = Some(*conflict);
+                    record.updated_at = conflict.flagged_at;
                     record.version += 1;
                 }
             }

@@ -3,7 +3,7 @@
 
 use crate::domain::ids::{EventId, TransactionId, TransferId, UserId};
 use crate::domain::report::{Outcome, ReportSource};
-use crate::domain::transfer::{Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
+use crate::domain::transfer::{Conflict, Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -51,8 +51,34 @@ pub struct StatusUpdate {
 /// A change to a transfer that was read at `expected_version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferChange {
-    Status { id: TransactionId, expected_version: u64, update: StatusUpdate },
-    Refund { id: TransactionId, expected_version: u64, refund: RefundStatus, now: i64 },
+    Status {
+        id: TransactionId,
+        expected_version: u64,
+        update: StatusUpdate,
+    },
+    Refund {
+        id: TransactionId,
+        expected_version: u64,
+        refund: RefundStatus,
+        now: i64,
+    },
+    /// Flags a contradicting terminal report on the transfer; the status stays as it is.
+    Conflict {
+        id: TransactionId,
+        expected_version: u64,
+        conflict: Conflict,
+    },
+}
+
+impl TransferChange {
+    /// The transfer it changes, and the version it was planned against.
+    pub fn target(&self) -> (&TransactionId, u64) {
+        match self {
+            Self::Status { id, expected_version, .. }
+            | Self::Refund { id, expected_version, .. }
+            | Self::Conflict { id, expected_version, .. } => (id, *expected_version),
+        }
+    }
 }
 
 /// One report of Mesh's, kept once per event id: the deduplication record and the audit trail.

@@ -31,8 +31,9 @@ impl MemorySnapshot {
     /// body too broken to name one) and `outcome` may do:
     /// - no transfer appears or disappears, and none changes who it belongs to or what was offered;
     /// - a terminal status never changes; the rank and the refund track never go back;
-    /// - a change bumps the version by exactly one, and only `applied`, `refreshed` and `refunded`
-    ///   change a transfer (exactly one);
+    /// - a change bumps the version by exactly one, and only `applied`, `refreshed`, `refunded` and
+    ///   `conflict` change a transfer (exactly one); the last two never its status, and a conflict
+    ///   leaves its flag;
     /// - an event id applies once: one recorded before comes back as `duplicate` and changes nothing,
     ///   and every other named report leaves exactly its own event record;
     /// - parked bodies are only ever added, and only by a `parked` outcome.
@@ -65,8 +66,16 @@ impl MemorySnapshot {
             if refund_rank(new.refund) < refund_rank(old.refund) {
                 return Err(format!("{outcome:?}: {id}'s refund went from {:?} to {:?}", old.refund, new.refund));
             }
+            let keeps_status = matches!(outcome, Outcome::Refunded | Outcome::Conflict);
+            if keeps_status && new.status != old.status {
+                return Err(format!("{outcome:?}: {id} went from {:?} to {:?}", old.status, new.status));
+            }
+            if outcome == Outcome::Conflict && new.conflict.is_none() {
+                return Err(format!("a conflict left no flag on {id}"));
+            }
         }
-        let may_change = matches!(outcome, Outcome::Applied | Outcome::Refreshed | Outcome::Refunded);
+        let may_change =
+            matches!(outcome, Outcome::Applied | Outcome::Refreshed | Outcome::Refunded | Outcome::Conflict);
         if changed.len() != usize::from(may_change) {
             return Err(format!("{outcome:?} changed {} transfers: {changed:?}", changed.len()));
         }

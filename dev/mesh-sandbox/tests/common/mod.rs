@@ -35,6 +35,7 @@ pub async fn sandbox(config: SandboxConfig) -> SandboxHandle {
 }
 
 pub fn http() -> reqwest::Client {
+    mesh_sandbox::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().expect("client")
 }
 

@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::mesh::{HttpOptions, MeshClient};
 use shared::runtime::config::{Destinations, MeshEnv};
-use shared::runtime::secrets::SecretCache;
+use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
 use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit::{self, StaticSecret};
 use std::collections::HashMap;
@@ -29,13 +29,13 @@ struct World {
     service: Arc<MemoryService>,
 }
 
-fn service_with<S: TransferStore, I: IdempotencyStore>(
+fn service_with<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
     sandbox: &mesh_sandbox::SandboxHandle,
     store: S,
     idem: I,
-    secret: StaticSecret,
+    secret: K,
     destinations: &str,
-) -> Arc<LinkService<S, I, StaticSecret>> {
+) -> Arc<LinkService<S, I, K>> {
     let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
     let secrets = SecretCache::with_min_refresh_interval(secret, Duration::from_secs(300), Duration::ZERO);
     Arc::new(LinkService::new(
@@ -87,8 +87,8 @@ fn get_event(id: &str, sub: &str) -> Value {
     e
 }
 
-async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static>(
-    service: &Arc<LinkService<S, I, StaticSecret>>,
+async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static, K: SecretSource + 'static>(
+    service: &Arc<LinkService<S, I, K>>,
     event: &Value,
 ) -> (u16, Value, Response<Body>) {
     let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
@@ -200,6 +200,80 @@ async fn bad_input_gets_a_stable_code() {
     assert_eq!(call(&w.service, &wrong_method).await.0, 405);
 }
 
+/// The OpenAPI document's request schema is the contract: an object, known fields, documented types.
+#[tokio::test]
+async fn bodies_the_openapi_document_forbids_are_refused_naming_the_field() {
+    let w = world().await;
+    let raw = |body: &str| {
+        let mut e = create_event(json!({}), Some("u1"), None);
+        e["body"] = json!(body);
+        e
+    };
+    let cases = [
+        (r#"[10000,"ETH","Ethereum"]"#, "invalid_json", "object"),
+        (r#""amountInFiat""#, "invalid_json", "object"),
+        ("25", "invalid_json", "object"),
+        ("null", "invalid_json", "object"),
+        (r#"{"amountInFiat": "25"}"#, "invalid_field", "amountInFiat"),
+        (r#"{"amountInFiat": null}"#, "invalid_field", "amountInFiat"),
+        (r#"{"amountInFiat": 1e400}"#, "invalid_json", "JSON"),
+        (r#"{"symbol": 5}"#, "invalid_field", "symbol"),
+        (r#"{"network": ["Base"]}"#, "invalid_field", "network"),
+        (r#"{"paylink": "true"}"#, "invalid_field", "paylink"),
+        (r#"{"orderId": {"id": 1}}"#, "invalid_field", "orderId"),
+        (r#"{"amountInFiat": 25, "amountInFiat": 30}"#, "invalid_field", "amountInFiat"),
+        (r#"{"amountInFiat": 25, "currency": "EUR"}"#, "unknown_field", "currency"),
+    ];
+    for (body, code, named) in cases {
+        let (status, err, _) = call(&w.service, &raw(body)).await;
+        assert_eq!((status, err["code"].as_str()), (400, Some(code)), "{body}: {err}");
+        assert!(err["message"].as_str().unwrap().contains(named), "{body}: the message names {named}: {err}");
+    }
+    assert!(sandbox_tokens(&w.sandbox).await.is_empty(), "nothing reached Mesh");
+    let (status, _, _) = call(&w.service, &raw(r#"{"amountInFiat": 25.5, "paylink": false}"#)).await;
+    assert_eq!(status, 201, "a number is still a number");
+
+    for limit in ["0", "51", "ten", "-1", "2.5"] {
+        let mut list = fixture("link-token-list-transfers.json");
+        list["rawQueryString"] = json!(format!("limit={limit}"));
+        list["queryStringParameters"] = json!({ "limit": limit });
+        let (status, err, _) = call(&w.service, &list).await;
+        assert_eq!((status, err["code"].as_str()), (400, Some("invalid_parameter")), "limit={limit}: {err}");
+        let message = err["message"].as_str().unwrap();
+        assert!(message.contains("limit") && !message.contains("body"), "limit={limit}: {message}");
+    }
+}
+
+/// Mesh reporting `Failed` after `Succeeded` is not applied, and the user's read of the transfer shows it.
+#[tokio::test]
+async fn a_conflict_shows_in_the_transfers_read() {
+    use shared::domain::report::{Report, ReportSource};
+    use shared::domain::transfer::ReportedStatus;
+    let w = world().await;
+    let (_, minted, _) = call(&w.service, &create_event(json!({"amountInFiat": 10}), Some("u1"), None)).await;
+    let tx = minted["transactionId"].as_str().unwrap();
+    let (_, view, _) = call(&w.service, &get_event(tx, "u1")).await;
+    assert!(view.get("conflict").is_none(), "{view}");
+    for (event, status) in [("e-ok", "Succeeded"), ("e-failed", "Failed")] {
+        let report = Report {
+            event_id: shared::domain::ids::EventId::parse(event).unwrap(),
+            source: ReportSource::Webhook,
+            transfer_id: shared::domain::ids::TransferId::parse("tr-1").unwrap(),
+            transaction_id: Some(shared::domain::ids::TransactionId::parse(tx).unwrap()),
+            user_id: None,
+            status: ReportedStatus::parse(status),
+            event_at: Some(1_000),
+            tx_hash: None,
+            received: Default::default(),
+        };
+        shared::ingest::ingest(&w.service.store, &report, status, 5_000).await.unwrap();
+    }
+    let (status, view, _) = call(&w.service, &get_event(tx, "u1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "succeeded");
+    assert_eq!(view["conflict"], json!({"reportedStatus": "failed", "flaggedAt": 5_000}), "{view}");
+}
+
 #[tokio::test]
 async fn users_see_only_their_own_transfers() {
     let w = world().await;
@@ -207,6 +281,8 @@ async fn users_see_only_their_own_transfers() {
     for amount in [10, 20, 30] {
         let (_, body, _) = call(&w.service, &create_event(json!({"amountInFiat": amount}), Some("alice"), None)).await;
         alice.push(body["transactionId"].as_str().unwrap().to_string());
+        // Two mints within one millisecond share `created_at` and then order by their random ids.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let (status, err, _) = call(&w.service, &get_event(&alice[0], "bob")).await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "bob gets 404 for alice's transfer");
@@ -297,6 +373,49 @@ async fn mesh_trouble_is_502_or_503_without_internal_text() {
     assert!(!err.to_string().contains("wrong"));
 }
 
+/// A secret source that always fails the same way.
+struct BrokenSecret(fn() -> SecretsError);
+
+impl SecretSource for BrokenSecret {
+    async fn fetch(&self) -> Result<String, SecretsError> {
+        Err((self.0)())
+    }
+}
+
+#[tokio::test]
+async fn secrets_manager_unreachable_is_a_503_to_retry_and_a_missing_secret_a_500() {
+    let w = world().await;
+    let unreachable = BrokenSecret(|| SecretsError::Unavailable("dispatch failure".into()));
+    let service = service_with(
+        &w.sandbox,
+        MemoryTransferStore::default(),
+        MemoryIdempotencyStore::default(),
+        unreachable,
+        DESTINATIONS,
+    );
+    let (status, err, response) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (503, Some("temporarily_unavailable")), "{err}");
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(!err.to_string().contains("dispatch"), "no internal text: {err}");
+    for broken in [
+        BrokenSecret(|| SecretsError::NotFound),
+        BrokenSecret(|| SecretsError::AccessDenied),
+        BrokenSecret(|| SecretsError::Malformed("no clientId".into())),
+    ] {
+        let service = service_with(
+            &w.sandbox,
+            MemoryTransferStore::default(),
+            MemoryIdempotencyStore::default(),
+            broken,
+            DESTINATIONS,
+        );
+        let (status, err, response) = call(&service, &create_event(json!({}), Some("u1"), None)).await;
+        assert_eq!((status, err["code"].as_str()), (500, Some("misconfigured")), "{err}");
+        assert!(!response.headers().contains_key("retry-after"));
+    }
+    assert!(sandbox_tokens(&w.sandbox).await.is_empty());
+}
+
 #[tokio::test]
 async fn a_destination_on_a_network_mesh_does_not_list_is_a_clear_error() {
     let w = world().await;
@@ -337,6 +456,20 @@ async fn the_router_authenticates_before_checking_the_method_and_ignores_empty_s
         let mut e = fixture("link-token-list-transfers.json");
         e["rawPath"] = json!(path);
         assert_eq!(call(&w.service, &e).await.0, 200, "{path}");
+    }
+    for (path, method, allow) in [
+        ("/link-tokens", "GET", "POST"),
+        ("/link-tokens", "HEAD", "POST"),
+        ("/transfers", "POST", "GET"),
+        ("/transfers/txn_x", "DELETE", "GET"),
+        ("/transfers/txn_x", "HEAD", "GET"),
+    ] {
+        let mut e = fixture("link-token-list-transfers.json");
+        e["rawPath"] = json!(path);
+        e["requestContext"]["http"]["method"] = json!(method);
+        let (status, _, response) = call(&w.service, &e).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(response.headers().get("allow").map(|v| v.as_bytes()), Some(allow.as_bytes()), "{method} {path}");
     }
     let mut nested = fixture("link-token-list-transfers.json");
     nested["rawPath"] = json!("/transfers/txn_x/extra");
@@ -503,4 +636,34 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     assert!(view["txHash"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(view["received"]["token"], "USDC");
     assert!(view.get("mismatches").is_none(), "{view}");
+}
+
+/// `cargo lambda watch` sends `Lambda-Runtime-Deadline-Ms: 600000` (1970): a deadline in the past is
+/// unknown, and the key's lock lasts the function's timeout, not "until now".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_posts_with_one_key_and_a_deadline_in_1970_mint_one_token() {
+    use lambda_http::RequestExt;
+    let w = world().await;
+    // Every mint stays in flight for a while, so all 20 requests overlap the first one.
+    fault(&w.sandbox, json!({"endpoint": "linktoken", "delayMs": 300, "times": 20})).await;
+    let event = create_event(json!({"amountInFiat": 25}), Some("u1"), Some("same-key"));
+    let calls: Vec<_> = (0..20u64)
+        .map(|i| {
+            let (service, event) = (w.service.clone(), event.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i * 4)).await;
+                let mut context = lambda_http::Context::default();
+                context.deadline = 600_000;
+                let request = lambda_http::request::from_str(&event.to_string()).unwrap().with_lambda_context(context);
+                handle(service, AuthMode::Jwt, request).await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    assert_eq!(sandbox_tokens(&w.sandbox).await.len(), 1, "one Mesh token for one key: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [201, 409].contains(s)), "{statuses:?}");
 }

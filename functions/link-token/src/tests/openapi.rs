@@ -86,10 +86,19 @@ fn response_schemas_match_what_is_sent() {
     record.received = Some(Default::default());
     record.tx_hash = Some("h".into());
     record.mismatches = vec![shared::domain::transfer::Mismatch::Token];
+    record.conflict = Some(shared::domain::transfer::Conflict {
+        reported: shared::domain::transfer::TransferStatus::Failed,
+        flagged_at: 2,
+    });
     let view = serde_json::to_value(crate::service::TransferView::from(record)).unwrap();
     let schema = &doc["components"]["schemas"]["Transfer"];
     assert_eq!(keys(&schema["properties"]), keys(&view));
     assert_eq!(keys(&doc["components"]["schemas"]["Destination"]["properties"]), keys(&view["offered"][0]));
+    assert_eq!(keys(&schema["properties"]["conflict"]["properties"]), keys(&view["conflict"]));
+    assert_eq!(
+        schema["properties"]["conflict"]["properties"]["reportedStatus"]["enum"],
+        json!(["succeeded", "failed"])
+    );
 }
 
 #[test]

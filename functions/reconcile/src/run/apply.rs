@@ -15,6 +15,7 @@ use shared::storage::{TransferChange, TransferStore};
 impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     /// Compares one Mesh transfer with our record and, unless they agree, ingests what Mesh says.
     pub(super) async fn apply(&mut self, model: &TransferModel) -> Result<(), Stop> {
+        self.observe(model);
         let Some((report, raw_status)) = report_from(model) else {
             tracing::warn!("a Mesh transfer with an unusable id was skipped");
             return Ok(());

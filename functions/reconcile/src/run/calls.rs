@@ -65,19 +65,22 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     /// How many transfers Mesh holds in a window (one `Count=1` call).
     pub(super) async fn probe(&mut self, window: &WindowCursor) -> Result<u64, Stop> {
         let mesh = self.r.mesh;
-        let query = TransferQuery { count: Some(1), ..window_query(window, 1) };
+        let query = TransferQuery { count: Some(1), ..window_query(window, 1, self.unit) };
         loop {
             let creds = self.creds.clone();
             match self.retrying(async || mesh.list_transfers(&creds, &query).await).await {
-                Ok(page) => return Ok(page.total),
+                Ok(page) => {
+                    page.items.iter().for_each(|item| self.observe(item));
+                    return Ok(page.total);
+                }
                 Err(CallError::Unauthorized) => self.refresh_credentials().await?,
                 Err(CallError::Stop(stop)) => return Err(stop),
             }
         }
     }
 
-    /// Looks one open transfer up by our transaction id.
-    pub(super) async fn lookup(&mut self, id: &TransactionId) -> Result<(), Stop> {
+    /// Looks one open transfer up by our transaction id; `true` when Mesh has it.
+    pub(super) async fn lookup(&mut self, id: &TransactionId) -> Result<bool, Stop> {
         let mesh = self.r.mesh;
         let query = TransferQuery {
             count: Some(self.r.settings.page_size),
@@ -98,6 +101,6 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
         for item in &page.items {
             self.apply(item).await?;
         }
-        Ok(())
+        Ok(!page.items.is_empty())
     }
 }

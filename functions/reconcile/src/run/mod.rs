@@ -10,7 +10,9 @@
 //!    (many, and fewer pages than lookups: one `Count=1` probe tells the page count);
 //! 3. looks up, then pages the window (`Count` 100, `Offset`, oldest first), applying each page and
 //!    then checkpointing its offset; stops taking pages when the deadline nears or the page cap is
-//!    reached, and the next run finishes the same window first;
+//!    reached, and the next run finishes the same window first. Bounds are sent in the unit Mesh's
+//!    `createdTimestamp` shows, and a listing that shows nothing where an open transfer of ours lies is
+//!    checked by looking that transfer up (`check`);
 //! 4. returns a `Summary` (what was checked, repaired, still open, unknown to us, mismatches, Mesh
 //!    calls, pages, duration); `Summary::record_metrics` turns it into EMF metrics.
 //!
@@ -19,7 +21,7 @@
 
 use crate::deadline::Deadline;
 use crate::lease::{Acquired, Checkpoint, Lease, LeaseError, LeaseStore};
-use crate::plan::{Draft, draft_plan, ms, settle};
+use crate::plan::{Draft, TimestampUnit, draft_plan, ms, settle};
 use crate::settings::Settings;
 use crate::summary::{RunStatus, Summary};
 use shared::domain::ids::TransactionId;
@@ -34,6 +36,7 @@ use tokio::time::Instant;
 
 mod apply;
 mod calls;
+mod check;
 mod window;
 
 /// The lease outlives the invocation's deadline by this much: a run that died holding it blocks the
@@ -106,6 +109,9 @@ impl<'a, T: TransferStore, L: LeaseStore, S: SecretSource> Reconciler<'a, T, L, 
             summary,
             open: HashMap::new(),
             checkpoint: Checkpoint::default(),
+            unit: TimestampUnit::default(),
+            listed: 0,
+            listing_confirmed: false,
         };
         let result = run.work().await;
         release(self.leases, &run.lease).await;
@@ -187,12 +193,21 @@ struct Run<'r, 'a, T, L, S> {
     /// Open transfers past the grace period not (yet) closed by this run.
     open: HashMap<TransactionId, TransferRecord>,
     checkpoint: Checkpoint,
+    /// The unit of Mesh's timestamps, as last seen (`check::observe`).
+    unit: TimestampUnit,
+    /// Transfers the window being paged has listed so far.
+    listed: u64,
+    /// A listing's "nothing" was confirmed by a lookup this run: it need not be checked again.
+    listing_confirmed: bool,
 }
 
 impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     async fn work(&mut self) -> Result<(), Stop> {
         let settings = self.r.settings;
         self.checkpoint = self.r.leases.load_checkpoint().await?;
+        let loaded_unit = self.checkpoint.timestamp_unit;
+        self.unit = loaded_unit.unwrap_or_default();
+        self.summary.timestamp_unit = self.checkpoint.timestamp_unit;
         let cutoff = self.now_ms - ms(settings.grace);
         let open = self.r.store.list_open(cutoff, settings.max_open).await?;
         self.summary.open = open.len() as u64;
@@ -211,9 +226,23 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
         self.open = recent.into_iter().chain(old).map(|r| (r.transaction_id.clone(), r)).collect();
         let plan = match draft {
             Draft::Ready(plan) => plan,
-            Draft::Probe { lookup, stretched } => {
-                let total = self.probe(&stretched).await?;
-                settle(lookup, stretched, total, settings.page_size)
+            Draft::Probe { mut lookup, stretched } => {
+                let probed_in = self.unit;
+                let mut total = self.probe(&stretched).await?;
+                // A count of zero with open transfers of ours inside the window is checked before it
+                // is believed: stretching over an "empty" window would look nothing up.
+                match lookup.lookups.first().cloned() {
+                    Some(sample) if total == 0 && self.contradicts(&sample).await? => {
+                        lookup.lookups.retain(|id| *id != sample);
+                        if self.unit == probed_in {
+                            lookup
+                        } else {
+                            total = self.probe(&stretched).await?;
+                            settle(lookup, stretched, total, settings.page_size)
+                        }
+                    }
+                    _ => settle(lookup, stretched, total, settings.page_size),
+                }
             }
         };
         tracing::info!(
@@ -229,7 +258,12 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
             self.lookup(id).await?;
         }
         if let Some(window) = plan.window {
+            let paged_in = self.unit;
             self.page(window).await?;
+            self.check_empty_window(window, paged_in).await?;
+        }
+        if self.checkpoint.timestamp_unit != loaded_unit {
+            self.r.leases.save_checkpoint(&self.lease, &self.checkpoint, shared::domain::time::now_millis()).await?;
         }
         Ok(())
     }

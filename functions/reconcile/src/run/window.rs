@@ -14,9 +14,11 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
         let page_size = self.r.settings.page_size;
         let mut offset = window.offset;
         self.summary.window = Some(window);
+        self.listed = 0;
         'credentials: loop {
             let creds = self.creds.clone();
-            let mut pages = mesh.transfer_pages(&creds, window_query(&WindowCursor { offset, ..window }, page_size));
+            let mut pages =
+                mesh.transfer_pages(&creds, window_query(&WindowCursor { offset, ..window }, page_size, self.unit));
             while !pages.is_done() {
                 let at = WindowCursor { offset: pages.offset(), ..window };
                 self.summary.window = Some(at);
@@ -38,6 +40,7 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
                     }
                 };
                 self.summary.pages += 1;
+                self.listed += items.len() as u64;
                 for item in &items {
                     self.apply(item).await?;
                 }
@@ -50,7 +53,7 @@ impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
             break;
         }
         let scanned_until = self.checkpoint.scanned_until.map_or(window.to_ms, |s| s.max(window.to_ms));
-        self.checkpoint = Checkpoint { scanned_until: Some(scanned_until), unfinished: None };
+        self.checkpoint = Checkpoint { scanned_until: Some(scanned_until), unfinished: None, ..self.checkpoint };
         self.r.leases.save_checkpoint(&self.lease, &self.checkpoint, shared::domain::time::now_millis()).await?;
         Ok(())
     }
