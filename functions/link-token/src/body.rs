@@ -7,6 +7,7 @@ use crate::link::LinkTokenBody;
 use rust_decimal::Decimal;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
 
 /// Request bodies are a few hundred bytes; anything much larger is not ours.
@@ -34,32 +35,45 @@ pub fn parse(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
         seen.push(field);
         match field {
             "amountInFiat" => body.amount_in_fiat = Some(amount(&value)?),
-            "paylink" => {
-                body.paylink = Some(value.as_bool().ok_or(ApiError::InvalidField { field, expected: "true or false" })?)
-            }
-            _ => {
-                let text = value.as_str().ok_or(ApiError::InvalidField { field, expected: "a string" })?.to_string();
-                match field {
-                    "symbol" => body.symbol = Some(text),
-                    "network" => body.network = Some(text),
-                    "integrationId" => body.integration_id = Some(text),
-                    _ => body.order_id = Some(text),
-                }
-            }
+            _ => read_plain(field, &value, &mut body)?,
         }
     }
     Ok(body)
 }
 
+/// Every field but the amount, from its JSON value.
+fn read_plain(field: &'static str, raw: &RawValue, body: &mut LinkTokenBody) -> Result<(), ApiError> {
+    let value: Value = serde_json::from_str(raw.get()).map_err(|_| ApiError::InvalidJson)?;
+    match field {
+        "paylink" => {
+            body.paylink = Some(value.as_bool().ok_or(ApiError::InvalidField { field, expected: "true or false" })?)
+        }
+        _ => {
+            let text = value.as_str().ok_or(ApiError::InvalidField { field, expected: "a string" })?.to_string();
+            match field {
+                "symbol" => body.symbol = Some(text),
+                "network" => body.network = Some(text),
+                "integrationId" => body.integration_id = Some(text),
+                _ => body.order_id = Some(text),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The properties of `LinkTokenRequest` in `openapi.json`.
 const FIELDS: [&str; 6] = ["amountInFiat", "symbol", "network", "integrationId", "paylink", "orderId"];
 
-/// A JSON number, read exactly: the digits as written, never through a float's rounding.
-fn amount(value: &Value) -> Result<Decimal, ApiError> {
+/// A JSON number, read exactly: the digits as written (the raw text), never through a float, which
+/// would read `9.9999999999999999` as `10` and let it pass the two-decimals rule (found by fuzzing).
+fn amount(raw: &RawValue) -> Result<Decimal, ApiError> {
     let invalid = ApiError::InvalidField { field: "amountInFiat", expected: "a JSON number of USD" };
-    let Value::Number(n) = value else { return Err(invalid) };
-    let text = n.to_string();
-    text.parse::<Decimal>().or_else(|_| Decimal::from_scientific(&text)).map_err(|_| invalid)
+    let text = raw.get();
+    // Strings, booleans, null, arrays and objects start otherwise; the parser already checked the syntax.
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(invalid);
+    }
+    text.parse::<Decimal>().or_else(|_| Decimal::from_scientific(text)).map_err(|_| invalid)
 }
 
 /// An unknown field's name as the answer repeats it: short, and printable.
@@ -68,7 +82,7 @@ fn shown(name: &str) -> String {
 }
 
 /// A JSON object's members in the order sent, duplicates kept (a map would silently keep the last).
-struct Fields(Vec<(String, Value)>);
+struct Fields(Vec<(String, Box<RawValue>)>);
 
 impl<'de> serde::Deserialize<'de> for Fields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -80,7 +94,7 @@ impl<'de> serde::Deserialize<'de> for Fields {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
                 let mut members = Vec::new();
-                while let Some(member) = map.next_entry::<String, Value>()? {
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
                     members.push(member);
                 }
                 Ok(Fields(members))
@@ -93,6 +107,20 @@ impl<'de> serde::Deserialize<'de> for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_amount_beyond_a_floats_precision_is_read_as_written() {
+        let body = parse(br#"{"amountInFiat": 9.9999999999999999}"#).unwrap();
+        assert_eq!(body.amount_in_fiat, Some("9.9999999999999999".parse().unwrap()));
+        assert!(matches!(
+            parse(br#"{"amountInFiat": "25"}"#),
+            Err(ApiError::InvalidField { field: "amountInFiat", .. })
+        ));
+        assert!(matches!(
+            parse(br#"{"amountInFiat": null}"#),
+            Err(ApiError::InvalidField { field: "amountInFiat", .. })
+        ));
+    }
 
     #[test]
     fn amounts_keep_their_digits() {
