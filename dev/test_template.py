@@ -511,7 +511,7 @@ class Template(unittest.TestCase):
         for fn, metric, dims in (("webhook", "WebhookEvents", {"Outcome": "conflict"}), ("reconcile", "ReconcileConflicts", {}),
                                  ("webhook", "AmountOrDestinationMismatches", {}), ("reconcile", "ReconcileAmountMismatches", {}),
                                  ("reconcile", "ReconcileOtherMismatches", {}), ("webhook", "WebhookEvents", {"Outcome": "parked"}),
-                                 ("reconcile", "ReconcileBeyondHorizon", {})):
+                                 ("reconcile", "ReconcileBeyondHorizon", {}), ("reconcile", "ReconcileListingContradicted", {})):
             self.assertIn(("MeshBackend", metric, json.dumps({"Function": fn, **dims}, sort_keys=True)), seen, (metric, dims))
         for queue in ("ReconcileScheduleDLQ", "ReconcileFailureQueue"):
             self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible",
