@@ -4,7 +4,25 @@
 use crate::receive::{Accepted, Delivery, WebhookError, WebhookKeys, WebhookSettings, receive};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use shared::runtime::app::Deps;
 use shared::storage::TransferStore;
+use std::sync::Arc;
+
+/// Serves deliveries until the runtime stops: what a cold start built, shared by every invocation, and
+/// the invocation's metrics flushed after each.
+pub async fn serve(deps: Deps, settings: WebhookSettings) -> Result<(), lambda_http::Error> {
+    let built = Arc::new((deps, settings));
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let built = built.clone();
+        async move {
+            let (deps, settings) = built.as_ref();
+            let response = handle(&deps.store, &deps.secrets, settings, request).await;
+            shared::runtime::metrics::flush();
+            response
+        }
+    }))
+    .await
+}
 
 /// Maps a function-URL request to one delivery and the result to Mesh's answer: 200 once the event
 /// is durable (or known), a JSON error with a stable `code` otherwise. Logs carry ids, never the
