@@ -447,11 +447,13 @@ class Template(unittest.TestCase):
         self.assertEqual(props["TimeToLiveSpecification"], {"AttributeName": "expires_at", "Enabled": True})
         self.assertEqual(props["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}])
         gsis = {g["IndexName"]: g for g in props["GlobalSecondaryIndexes"]}
-        self.assertEqual(set(gsis), {"by-user", "open-transfers"})
-        for name, hash_key in (("by-user", "user_id"), ("open-transfers", "open_shard")):
+        self.assertEqual(set(gsis), {"by-user", "open-transfers", "open-checkouts"})
+        for name, hash_key, range_key in (("by-user", "user_id", "created_at"),
+                                          ("open-transfers", "open_shard", "created_at"),
+                                          ("open-checkouts", "checkout_shard", "expires_at_ms")):
             self.assertEqual(set(gsis[name]), {"IndexName", "KeySchema", "Projection"})
             self.assertEqual(gsis[name]["KeySchema"], [{"AttributeName": hash_key, "KeyType": "HASH"},
-                                                       {"AttributeName": "created_at", "KeyType": "RANGE"}])
+                                                       {"AttributeName": range_key, "KeyType": "RANGE"}])
             self.assertEqual(gsis[name]["Projection"], {"ProjectionType": "ALL"})
 
     def test_table_is_what_the_local_bootstrap_creates(self):

@@ -14,7 +14,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use lambda_http::RequestExt;
 use shared::runtime::secrets::SecretSource;
-use shared::storage::TransferStore;
+use shared::storage::{CheckoutStore, TransferStore};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::{Service, ServiceExt};
@@ -38,7 +38,7 @@ impl<S, I, K> Clone for Routes<S, I, K> {
 
 pub fn router<S, I, K>(service: Arc<LinkService<S, I, K>>, auth: AuthMode) -> Router
 where
-    S: TransferStore + 'static,
+    S: TransferStore + CheckoutStore + 'static,
     I: IdempotencyStore + 'static,
     K: SecretSource + 'static,
 {
@@ -63,7 +63,7 @@ pub fn service<S, I, K>(
     auth: AuthMode,
 ) -> impl Service<lambda_http::Request, Response = Response, Error = Infallible, Future: Send> + Clone
 where
-    S: TransferStore + 'static,
+    S: TransferStore + CheckoutStore + 'static,
     I: IdempotencyStore + 'static,
     K: SecretSource + 'static,
 {
@@ -80,7 +80,7 @@ pub async fn handle<S, I, K>(
     request: lambda_http::Request,
 ) -> Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>
 where
-    S: TransferStore + 'static,
+    S: TransferStore + CheckoutStore + 'static,
     I: IdempotencyStore + 'static,
     K: SecretSource + 'static,
 {
@@ -97,7 +97,7 @@ fn on_raw_path(mut request: lambda_http::Request) -> lambda_http::Request {
 }
 
 /// `POST /link-tokens`.
-async fn create<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+async fn create<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
     State(routes): State<Routes<S, I, K>>,
     request: Request,
 ) -> Response {
@@ -119,7 +119,7 @@ async fn create<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
 }
 
 /// `GET /transfers`.
-async fn list<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+async fn list<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
     State(routes): State<Routes<S, I, K>>,
     request: Request,
 ) -> Response {
@@ -136,7 +136,7 @@ async fn list<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
 }
 
 /// `GET /transfers/{transactionId}`; the id as sent (not percent-decoded), like the path it came in.
-async fn show<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+async fn show<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
     State(routes): State<Routes<S, I, K>>,
     params: RawPathParams,
     request: Request,
@@ -155,7 +155,7 @@ async fn show<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
 
 /// A known path with a method it does not serve: still 401 for an unauthenticated caller; a 405 says
 /// which method the path serves.
-async fn method_not_allowed<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+async fn method_not_allowed<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
     State(routes): State<Routes<S, I, K>>,
     request: Request,
     allow: &'static str,

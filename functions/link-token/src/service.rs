@@ -14,7 +14,7 @@ use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::config::Destinations;
 use shared::runtime::deadline::FunctionTimeout;
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
-use shared::storage::{PageCursor, StoreError, TransferStore};
+use shared::storage::{CheckoutStore, PageCursor, StoreError, TransferStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -157,7 +157,7 @@ fn mesh_error(e: MeshError) -> ApiError {
     }
 }
 
-impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K> {
+impl<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K> {
     pub fn new(
         store: S,
         idempotency: I,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use shared::mesh::{HttpOptions, MeshClient};
 use shared::runtime::config::{Destinations, MeshEnv};
 use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
-use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
+use shared::storage::{CheckoutStore, DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit::{self, StaticSecret};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ struct World {
     service: Arc<MemoryService>,
 }
 
-fn service_with<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+fn service_with<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
     sandbox: &mesh_sandbox::SandboxHandle,
     store: S,
     idem: I,
@@ -87,7 +87,7 @@ fn get_event(id: &str, sub: &str) -> Value {
     e
 }
 
-async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static, K: SecretSource + 'static>(
+async fn call<S: TransferStore + CheckoutStore + 'static, I: IdempotencyStore + 'static, K: SecretSource + 'static>(
     service: &Arc<LinkService<S, I, K>>,
     event: &Value,
 ) -> (u16, Value, Response<Body>) {
