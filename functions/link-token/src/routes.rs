@@ -145,7 +145,7 @@ async fn create<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: Secret
             let runtime_deadline = parts.lambda_context_ref().map_or(0, |c| c.deadline);
             let deadline = routes.service.timeout.deadline_ms(runtime_deadline, now);
             let (minted, replayed) = routes.service.create(&user, body, key, deadline, now).await?;
-            Ok((201, serde_json::to_value(minted).map_err(|_| ApiError::InvalidJson)?, replayed))
+            Ok((201, json_of(minted)?, replayed))
         }
         .await,
     )
@@ -175,12 +175,12 @@ async fn show<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSo
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let id = params.iter().next().map(|(_, id)| id).unwrap_or_default();
+    let id = path_id(&params);
     respond(
         async {
             let user = routes.auth.user(&parts)?;
             let view = routes.service.get(&user, id).await?;
-            Ok((200, serde_json::to_value(view).map_err(|_| ApiError::InvalidJson)?, false))
+            answer(200, view)
         }
         .await,
     )
@@ -201,7 +201,7 @@ async fn open_checkout<S: TransferStore + CheckoutStore, I: IdempotencyStore, K:
             let now = shared::domain::time::now_millis();
             let (opened, view) = service.open_checkout(&merchant, new, now).await?;
             let status = if opened == Opened::Created { 201 } else { 200 };
-            Ok((status, serde_json::to_value(view).map_err(|_| ApiError::InvalidJson)?, false))
+            answer(status, view)
         }
         .await,
     )
@@ -218,7 +218,7 @@ async fn find_checkout<S: TransferStore + CheckoutStore, I: IdempotencyStore, K:
             routes.auth.merchant(&parts)?;
             let query = parts.query_string_parameters();
             let view = routes.service.checkout_of_order(query.first("orderId")).await?;
-            Ok((200, serde_json::to_value(view).map_err(|_| ApiError::InvalidJson)?, false))
+            answer(200, view)
         }
         .await,
     )
@@ -231,12 +231,12 @@ async fn show_checkout<S: TransferStore + CheckoutStore, I: IdempotencyStore, K:
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let id = params.iter().next().map(|(_, id)| id).unwrap_or_default();
+    let id = path_id(&params);
     respond(
         async {
             routes.auth.merchant(&parts)?;
             let view = routes.service.checkout(id).await?;
-            Ok((200, serde_json::to_value(view).map_err(|_| ApiError::InvalidJson)?, false))
+            answer(200, view)
         }
         .await,
     )
@@ -249,12 +249,12 @@ async fn cancel_checkout<S: TransferStore + CheckoutStore, I: IdempotencyStore, 
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let id = params.iter().next().map(|(_, id)| id).unwrap_or_default();
+    let id = path_id(&params);
     respond(
         async {
             let merchant = routes.auth.merchant(&parts)?;
             let view = routes.service.cancel_checkout(&merchant, id, shared::domain::time::now_millis()).await?;
-            Ok((200, serde_json::to_value(view).map_err(|_| ApiError::InvalidJson)?, false))
+            answer(200, view)
         }
         .await,
     )
@@ -278,6 +278,20 @@ async fn method_not_allowed<S: TransferStore + CheckoutStore, I: IdempotencyStor
         response.headers_mut().insert("allow", axum::http::HeaderValue::from_static(allow));
     }
     response
+}
+
+/// The route's one path parameter as sent (not percent-decoded), like the path it came in.
+fn path_id(params: &RawPathParams) -> &str {
+    params.iter().next().map(|(_, id)| id).unwrap_or_default()
+}
+
+fn json_of(value: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|_| ApiError::InvalidJson)
+}
+
+/// A view as the answer's body, never replayed.
+fn answer(status: u16, view: impl serde::Serialize) -> Result<(u16, serde_json::Value, bool), ApiError> {
+    Ok((status, json_of(view)?, false))
 }
 
 async fn route_not_found() -> Response {

@@ -414,16 +414,7 @@ async fn transfers_carry_their_checkouts_summary() {
 #[tokio::test]
 async fn checkouts_on_dynamodb_over_moto() {
     let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
-    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
-    let table = testkit::create_table();
-    let service = service_in(
-        &sandbox,
-        DynamoTransferStore::new(client.clone(), table.clone()),
-        DynamoIdempotencyStore::new(client, table),
-        testkit::sandbox_secret(),
-        DESTINATIONS,
-        LinkPolicy::default(),
-    );
+    let service = moto_service(&sandbox, LinkPolicy::default()).await;
     let (status, checkout, _) = call(&service, &fixture("checkouts-create.json")).await;
     assert_eq!(status, 201, "{checkout}");
     let (status, again, _) = call(&service, &fixture("checkouts-create.json")).await;

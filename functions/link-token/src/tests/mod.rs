@@ -58,6 +58,31 @@ fn service_in<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSo
     Arc::new(LinkService::new(store, idem, secrets, mesh, Destinations::parse(destinations).unwrap(), policy))
 }
 
+type DynamoService = LinkService<DynamoTransferStore, DynamoIdempotencyStore, StaticSecret>;
+
+/// The function on DynamoDB over moto (a fresh table).
+async fn moto_service(sandbox: &mesh_sandbox::SandboxHandle, policy: LinkPolicy) -> Arc<DynamoService> {
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    moto_service_on(sandbox, client, testkit::create_table(), policy)
+}
+
+fn moto_service_on(
+    sandbox: &mesh_sandbox::SandboxHandle,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    policy: LinkPolicy,
+) -> Arc<DynamoService> {
+    let store = DynamoTransferStore::new(client.clone(), table.clone());
+    service_in(
+        sandbox,
+        store,
+        DynamoIdempotencyStore::new(client, table),
+        testkit::sandbox_secret(),
+        DESTINATIONS,
+        policy,
+    )
+}
+
 /// Deposit mode, stores in memory.
 async fn world() -> World {
     world_in(deposit()).await
@@ -561,15 +586,7 @@ async fn local_mode_reads_the_local_user_header() {
 #[tokio::test]
 async fn end_to_end_on_dynamodb_over_moto() {
     let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
-    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
-    let table = testkit::create_table();
-    let service = service_with(
-        &sandbox,
-        DynamoTransferStore::new(client.clone(), table.clone()),
-        DynamoIdempotencyStore::new(client, table),
-        testkit::sandbox_secret(),
-        DESTINATIONS,
-    );
+    let service = moto_service(&sandbox, deposit()).await;
     let event =
         create_event(json!({"amountInFiat": 12.5, "symbol": "USDC", "network": "Solana"}), Some("carol"), Some("k1"));
     let (status, minted, _) = call(&service, &event).await;
@@ -638,14 +655,7 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     })
     .await
     .unwrap();
-    let service = service_in(
-        &sandbox,
-        DynamoTransferStore::new(client.clone(), table.clone()),
-        DynamoIdempotencyStore::new(client, table),
-        testkit::sandbox_secret(),
-        DESTINATIONS,
-        LinkPolicy::default(),
-    );
+    let service = moto_service_on(&sandbox, client, table, LinkPolicy::default());
     let order = json!({"orderId": "order-e2e", "amountInFiat": 30, "userId": "erin"});
     let (status, checkout, _) = call(&service, &merchant_event("POST", "/checkouts", Some(order))).await;
     assert_eq!(status, 201, "{checkout}");
