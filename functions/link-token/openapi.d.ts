@@ -70,7 +70,7 @@ export interface paths {
         put?: never;
         /**
          * The merchant's server opens a checkout: the order's price, bound to one shopper
-         * @description Idempotent per order: while the order's checkout is open or settled, the same request (same price, currency and shopper) answers it with 200, a different one 409 `order_conflict`. An expired or canceled checkout is replaced by a new one (201). The checkout expires `expiresInSeconds` after creation (reconcile closes it as `expired` once Mesh confirms none of its attempts exists).
+         * @description Idempotent per order: while the order's checkout is open or settled, the same request (same price, currency and shopper) answers it with 200, a different one 409 `order_conflict`. An expired or canceled checkout is replaced by a new one (201). The checkout expires `expiresInSeconds` after creation (reconcile closes it as `expired` once Mesh confirms none of its attempts exists). An open checkout past its expiresAt is still the order's checkout (answered as it is) until reconcile has closed it, since a link token minted before then may still be paid.
          */
         post: operations["createCheckout"];
         delete?: never;
