@@ -178,13 +178,32 @@ pub async fn ingest<S: TransferStore + CheckoutStore>(
         };
         let plan = plan(record.as_ref(), checkout.as_ref(), report, raw_status, now_ms);
         match store.record_event(&plan.event, plan.change.as_ref(), plan.checkout.as_ref()).await {
-            Ok(()) => return Ok(plan),
+            Ok(()) => {
+                if let (Some(before), Some(change)) = (&checkout, &plan.checkout) {
+                    count_settlement(before, change);
+                }
+                return Ok(plan);
+            }
             Err(StoreError::DuplicateEvent) => return Ok(Plan { outcome: Outcome::Duplicate, ..plan }),
             Err(StoreError::VersionConflict) => continue,
             Err(e) => return Err(e),
         }
     }
     Err(StoreError::Unavailable("the transfer kept changing under us".into()))
+}
+
+/// What a committed checkout change means to the dashboard and the alarms: a new closed status, a
+/// new flag. Emitted once, by the writer whose transaction committed it.
+pub fn count_settlement(before: &CheckoutRecord, change: &CheckoutChange) {
+    let after = &change.state;
+    if after.status != before.status && !after.status.is_open() {
+        metrics::counter!("CheckoutsSettled", "Status" => after.status.as_str()).increment(1);
+        tracing::info!(checkout_id = %before.checkout_id, status = after.status.as_str(), "checkout closed");
+    }
+    for flag in after.flags.iter().filter(|f| !before.flags.contains(f)) {
+        metrics::counter!("CheckoutsFlagged", "Flag" => flag.as_str()).increment(1);
+        tracing::warn!(checkout_id = %before.checkout_id, flag = flag.as_str(), "checkout needs review");
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,17 @@ pub enum ReviewFlag {
 }
 
 impl ReviewFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WrongDestination => "wrong_destination",
+            Self::OtherUser => "other_user",
+            Self::DoublePayment => "double_payment",
+            Self::Conflict => "conflict",
+            Self::Late => "late",
+            Self::Unpriced => "unpriced",
+        }
+    }
+
     /// Flags that leave a `paid` order unsafe to fulfil. A double payment does not: the order was
     /// paid in full, and the extra payment is a refund to make, not a reason to hold the order.
     pub fn blocks_fulfilment(self) -> bool {
@@ -584,6 +595,23 @@ mod tests {
         let mut many = checkout(Processing);
         many.attempts = (0..MAX_ATTEMPTS as u8).map(txn).collect();
         assert_eq!(many.accepts_attempt(2_000), Err(Refusal::TooManyAttempts));
+    }
+
+    #[test]
+    fn names_are_the_wire_names() {
+        for status in CheckoutStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for flag in [
+            ReviewFlag::WrongDestination,
+            ReviewFlag::OtherUser,
+            ReviewFlag::DoublePayment,
+            ReviewFlag::Conflict,
+            ReviewFlag::Late,
+            ReviewFlag::Unpriced,
+        ] {
+            assert_eq!(serde_json::to_value(flag).unwrap(), flag.as_str());
+        }
     }
 
     #[test]
