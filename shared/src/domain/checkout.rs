@@ -389,11 +389,12 @@ fn settle_open(
 }
 
 /// Closing a checkout without payment: by the merchant (`Canceled`) or by the clock (`Expired`).
-/// `None` when it is already closed. Expiry also waits for pending attempts and for the last
+/// `None` when it is already closed, or a payment for it succeeded. Expiry also waits for pending attempts and for the last
 /// attempt's link token to lapse (`attempts_quiet_after`), so a payment Mesh may still start is not
 /// cut off.
 pub fn close(checkout: &CheckoutRecord, to: CheckoutStatus, now_ms: i64) -> Option<CheckoutState> {
-    if !checkout.status.is_open() {
+    // A payment Mesh reported succeeded (still unpriced) is never closed away as unpaid: it settles.
+    if !checkout.status.is_open() || !checkout.succeeded.is_empty() {
         return None;
     }
     let mut next = checkout.state();
@@ -584,6 +585,9 @@ mod tests {
         for closed in [Paid, Underpaid, Overpaid, Expired, Canceled] {
             assert_eq!(close(&checkout(closed), Canceled, 2_000), None);
         }
+        let eth = Received { amount: Some("1".parse().unwrap()), token: Some("ETH".into()), ..Received::default() };
+        let unpriced = apply(&c, &news(1, TransferStatus::Succeeded, Some(eth)));
+        assert_eq!((unpriced.status, close(&unpriced, Canceled, 2_000)), (Processing, None), "paid, not yet valued");
     }
 
     #[test]
