@@ -283,7 +283,7 @@ export interface components {
         };
         Error: {
             /** @enum {string} */
-            code: "unauthenticated" | "merchant_only" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_parameter" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "missing_field" | "unsupported_currency" | "unknown_asset" | "set_by_checkout" | "checkout_required" | "checkout_not_allowed" | "order_conflict" | "checkout_closed" | "too_many_attempts" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
+            code: "unauthenticated" | "merchant_only" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_parameter" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "missing_field" | "unsupported_currency" | "unknown_asset" | "set_by_checkout" | "checkout_required" | "checkout_not_allowed" | "order_conflict" | "checkout_closed" | "payment_received" | "too_many_attempts" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
             message: string;
         };
     };
@@ -758,7 +758,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description checkout_closed: already paid, underpaid, overpaid, expired or canceled */
+            /** @description checkout_closed: already paid, underpaid, overpaid, expired or canceled; payment_received: Mesh reported a payment succeeded that is still being valued (it settles, it cannot be canceled) */
             409: {
                 headers: {
                     [name: string]: unknown;

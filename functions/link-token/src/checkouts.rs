@@ -78,7 +78,9 @@ impl<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource> Lin
     }
 
     /// `POST /checkouts/{checkoutId}/cancel`: open and processing checkouts close as `canceled` (a
-    /// payment that succeeds later is flagged `late`); a closed one answers `checkout_closed`.
+    /// payment that succeeds later is flagged `late`); a closed one answers `checkout_closed`, one with a
+    /// payment Mesh reported succeeded (still being valued) `payment_received`. Counted in
+    /// `CheckoutsSettled{Status=canceled}` once the write commits.
     pub async fn cancel_checkout(
         &self,
         merchant: &Merchant,
@@ -88,7 +90,12 @@ impl<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource> Lin
         for _ in 0..WRITES {
             let current = self.read_checkout(raw_id).await?;
             let Some(state) = checkout::close(&current, CheckoutStatus::Canceled, now_ms) else {
-                return Err(ApiError::CheckoutClosed(current.status.as_str()));
+                return Err(if current.status.is_open() {
+                    // Mesh reported a payment succeeded and it awaits its value: it settles, never cancels.
+                    ApiError::PaymentReceived
+                } else {
+                    ApiError::CheckoutClosed(current.status.as_str())
+                });
             };
             let change = CheckoutChange {
                 id: current.checkout_id.clone(),
@@ -98,7 +105,7 @@ impl<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource> Lin
             };
             match self.store.update_checkout(&change).await {
                 Ok(()) => {
-                    metrics::counter!("CheckoutsSettled", "Status" => CheckoutStatus::Canceled.as_str()).increment(1);
+                    shared::ingest::count_settlement(&current, &change);
                     tracing::info!(checkout_id = %change.id, merchant = %merchant.0, "checkout canceled");
                     return Ok(current.with_state(change.state, now_ms).into());
                 }

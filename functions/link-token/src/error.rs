@@ -37,6 +37,8 @@ pub enum ApiError {
     OrderConflict,
     #[error("the checkout is closed ({0})")]
     CheckoutClosed(&'static str),
+    #[error("a payment for this checkout succeeded and is being valued: it settles, it cannot be canceled")]
+    PaymentReceived,
     #[error("the checkout has had its {0} attempts: it takes no more")]
     TooManyAttempts(usize),
     #[error(transparent)]
@@ -72,7 +74,11 @@ impl ApiError {
             Self::MerchantOnly => 403,
             Self::RouteNotFound | Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::InProgress | Self::OrderConflict | Self::CheckoutClosed(_) | Self::TooManyAttempts(_) => 409,
+            Self::InProgress
+            | Self::OrderConflict
+            | Self::CheckoutClosed(_)
+            | Self::PaymentReceived
+            | Self::TooManyAttempts(_) => 409,
             Self::KeyReused => 422,
             Self::MeshRejected(_) => 502,
             Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => 503,
@@ -97,6 +103,7 @@ impl ApiError {
             Self::UnknownAsset(_) => "unknown_asset",
             Self::OrderConflict => "order_conflict",
             Self::CheckoutClosed(_) => "checkout_closed",
+            Self::PaymentReceived => "payment_received",
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::Link(e) => e.code(),
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
@@ -160,6 +167,7 @@ impl ApiError {
         "checkout_not_allowed",
         "order_conflict",
         "checkout_closed",
+        "payment_received",
         "too_many_attempts",
         "invalid_idempotency_key",
         "invalid_cursor",

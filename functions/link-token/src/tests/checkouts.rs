@@ -249,6 +249,18 @@ async fn cancel_closes_an_open_or_processing_checkout_once() {
     let (status, view, _) =
         call(&w.service, &merchant_event("POST", &format!("/checkouts/{processing}/cancel"), None)).await;
     assert_eq!((status, view["status"].as_str()), (200, Some("canceled")));
+    // Mesh reported a payment succeeded, not yet valued (another token than a USD stablecoin): it settles.
+    let unpriced = seeded(&w.service, "alice", |c| {
+        c.status = shared::domain::checkout::CheckoutStatus::Processing;
+        c.attempts = vec![TransactionId::generate()];
+        c.succeeded = c.attempts.clone();
+        c.flags = vec![shared::domain::checkout::ReviewFlag::Unpriced];
+    })
+    .await;
+    let (status, err, _) =
+        call(&w.service, &merchant_event("POST", &format!("/checkouts/{unpriced}/cancel"), None)).await;
+    assert_eq!((status, err["code"].as_str()), (409, Some("payment_received")), "{err}");
+    assert_eq!(w.service.store.get_checkout(&unpriced).await.unwrap().unwrap().status.as_str(), "processing");
     let paid = seeded(&w.service, "alice", |c| c.status = shared::domain::checkout::CheckoutStatus::Paid).await;
     let (status, err, _) = call(&w.service, &merchant_event("POST", &format!("/checkouts/{paid}/cancel"), None)).await;
     assert_eq!((status, err["code"].as_str()), (409, Some("checkout_closed")));

@@ -192,6 +192,7 @@ fn every_error_code_is_documented() {
         ApiError::OrderConflict,
         ApiError::CheckoutClosed("canceled"),
         ApiError::TooManyAttempts(1),
+        ApiError::PaymentReceived,
         ApiError::InvalidPrice { max: 1.into() },
         ApiError::UnknownAsset("x".into()),
         ApiError::UnsupportedCurrency,
