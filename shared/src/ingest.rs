@@ -46,7 +46,13 @@ pub fn plan(
             Decision::Refresh => (Outcome::Refreshed, Some(status_change(r, report, r.status, &mismatches, now_ms))),
             Decision::Refund(refund) => (Outcome::Refunded, Some(refund_change(r, refund, now_ms))),
             Decision::Keep(Unchanged::Stale) if learns_value(r, report) => {
-                (Outcome::Refreshed, Some(status_change(r, report, r.status, &mismatches, now_ms)))
+                let mut change = status_change(r, report, r.status, &mismatches, now_ms);
+                if let TransferChange::Status { update, .. } = &mut change {
+                    // Not a newer event, only a figure we lacked: ordered just after what we hold, so
+                    // the forward-only condition lets it through once.
+                    update.event_at = update.event_at.max(r.last_event_at.map_or(0, |t| t.saturating_add(1)));
+                }
+                (Outcome::Refreshed, Some(change))
             }
             Decision::Keep(Unchanged::Stale) => (Outcome::Stale, None),
             Decision::Keep(Unchanged::Regression) => (Outcome::Regression, None),
@@ -125,6 +131,11 @@ fn status_change(
     now_ms: i64,
 ) -> TransferChange {
     let has_received = report.received != Received::default();
+    let mut received = report.received.clone();
+    // Webhooks carry no fiat figure: a later webhook must not erase the one the transfers API gave.
+    if received.amount_in_fiat.is_none() {
+        received.amount_in_fiat = r.received.as_ref().and_then(|got| got.amount_in_fiat);
+    }
     TransferChange::Status {
         id: r.transaction_id.clone(),
         expected_version: r.version,
@@ -135,7 +146,7 @@ fn status_change(
             now: now_ms,
             mesh_transfer_id: Some(report.transfer_id.clone()),
             tx_hash: report.tx_hash.clone().filter(|h| !h.is_empty()),
-            received: has_received.then(|| report.received.clone()),
+            received: has_received.then_some(received),
             mismatches: has_received.then(|| mismatches.to_vec()),
         },
     }
@@ -178,13 +189,32 @@ pub async fn ingest<S: TransferStore + CheckoutStore>(
         };
         let plan = plan(record.as_ref(), checkout.as_ref(), report, raw_status, now_ms);
         match store.record_event(&plan.event, plan.change.as_ref(), plan.checkout.as_ref()).await {
-            Ok(()) => return Ok(plan),
+            Ok(()) => {
+                if let (Some(before), Some(change)) = (&checkout, &plan.checkout) {
+                    count_settlement(before, change);
+                }
+                return Ok(plan);
+            }
             Err(StoreError::DuplicateEvent) => return Ok(Plan { outcome: Outcome::Duplicate, ..plan }),
             Err(StoreError::VersionConflict) => continue,
             Err(e) => return Err(e),
         }
     }
     Err(StoreError::Unavailable("the transfer kept changing under us".into()))
+}
+
+/// What a committed checkout change means to the dashboard and the alarms: a new closed status, a
+/// new flag. Emitted once, by the writer whose transaction committed it.
+pub fn count_settlement(before: &CheckoutRecord, change: &CheckoutChange) {
+    let after = &change.state;
+    if after.status != before.status && !after.status.is_open() {
+        metrics::counter!("CheckoutsSettled", "Status" => after.status.as_str()).increment(1);
+        tracing::info!(checkout_id = %before.checkout_id, status = after.status.as_str(), "checkout closed");
+    }
+    for flag in after.flags.iter().filter(|f| !before.flags.contains(f)) {
+        metrics::counter!("CheckoutsFlagged", "Flag" => flag.as_str()).increment(1);
+        tracing::warn!(checkout_id = %before.checkout_id, flag = flag.as_str(), "checkout needs review");
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,17 @@ pub enum ReviewFlag {
 }
 
 impl ReviewFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WrongDestination => "wrong_destination",
+            Self::OtherUser => "other_user",
+            Self::DoublePayment => "double_payment",
+            Self::Conflict => "conflict",
+            Self::Late => "late",
+            Self::Unpriced => "unpriced",
+        }
+    }
+
     /// Flags that leave a `paid` order unsafe to fulfil. A double payment does not: the order was
     /// paid in full, and the extra payment is a refund to make, not a reason to hold the order.
     pub fn blocks_fulfilment(self) -> bool {
@@ -378,11 +389,12 @@ fn settle_open(
 }
 
 /// Closing a checkout without payment: by the merchant (`Canceled`) or by the clock (`Expired`).
-/// `None` when it is already closed. Expiry also waits for pending attempts and for the last
+/// `None` when it is already closed, or a payment for it succeeded. Expiry also waits for pending attempts and for the last
 /// attempt's link token to lapse (`attempts_quiet_after`), so a payment Mesh may still start is not
 /// cut off.
 pub fn close(checkout: &CheckoutRecord, to: CheckoutStatus, now_ms: i64) -> Option<CheckoutState> {
-    if !checkout.status.is_open() {
+    // A payment Mesh reported succeeded (still unpriced) is never closed away as unpaid: it settles.
+    if !checkout.status.is_open() || !checkout.succeeded.is_empty() {
         return None;
     }
     let mut next = checkout.state();
@@ -573,6 +585,9 @@ mod tests {
         for closed in [Paid, Underpaid, Overpaid, Expired, Canceled] {
             assert_eq!(close(&checkout(closed), Canceled, 2_000), None);
         }
+        let eth = Received { amount: Some("1".parse().unwrap()), token: Some("ETH".into()), ..Received::default() };
+        let unpriced = apply(&c, &news(1, TransferStatus::Succeeded, Some(eth)));
+        assert_eq!((unpriced.status, close(&unpriced, Canceled, 2_000)), (Processing, None), "paid, not yet valued");
     }
 
     #[test]
@@ -584,6 +599,23 @@ mod tests {
         let mut many = checkout(Processing);
         many.attempts = (0..MAX_ATTEMPTS as u8).map(txn).collect();
         assert_eq!(many.accepts_attempt(2_000), Err(Refusal::TooManyAttempts));
+    }
+
+    #[test]
+    fn names_are_the_wire_names() {
+        for status in CheckoutStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for flag in [
+            ReviewFlag::WrongDestination,
+            ReviewFlag::OtherUser,
+            ReviewFlag::DoublePayment,
+            ReviewFlag::Conflict,
+            ReviewFlag::Late,
+            ReviewFlag::Unpriced,
+        ] {
+            assert_eq!(serde_json::to_value(flag).unwrap(), flag.as_str());
+        }
     }
 
     #[test]
