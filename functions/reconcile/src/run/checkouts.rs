@@ -8,6 +8,7 @@ use crate::lease::LeaseStore;
 use crate::sweep::{CheckoutTask, checkout_task, expiry_lookups};
 use shared::domain::checkout::{CheckoutRecord, CheckoutStatus, close};
 use shared::domain::time::now_millis;
+use shared::ingest::count_settlement;
 use shared::runtime::secrets::SecretSource;
 use shared::storage::{CheckoutChange, CheckoutStore, StoreError, TransferStore};
 
@@ -62,8 +63,7 @@ impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '
             match self.r.store.update_checkout(&change).await {
                 Ok(()) => {
                     self.summary.checkouts_expired += 1;
-                    metrics::counter!("CheckoutsSettled", "Status" => CheckoutStatus::Expired.as_str()).increment(1);
-                    tracing::info!(checkout_id = %checkout.checkout_id, order_id = %checkout.order_id, "checkout expired unpaid");
+                    count_settlement(&checkout, &change);
                     return Ok(());
                 }
                 Err(StoreError::VersionConflict) if read == 0 => {
