@@ -8,7 +8,8 @@ with moto (DynamoDB, Secrets Manager) and the Mesh sandbox behind it. Per functi
     fetch, the first DynamoDB call and, for link-token, the first Mesh call;
   - warm: --warm invocations in one process, p50/p99 at the Runtime API, and peak RSS (VmHWM);
   - init instructions: the same span counted by callgrind (valgrind), repeatable on a busy machine
-    where milliseconds are not;
+    where milliseconds are not; and instructions to the first response, so that work moved from init
+    into the first request (a client built on first use) shows;
   - zip: the binary zipped as `bootstrap`, as SAM uploads it.
 Cold starts are interleaved (one of each function per round), so a busy moment of the machine hits
 every function alike. A Node.js 20 peer (dev/bench-node: the same clients created at init, a minimal
@@ -206,10 +207,11 @@ def run_function(name: str, cmd: list, env: dict, events, rss: bool = False, red
         api.close()
 
 
-def init_instructions(name: str, cmd: list, env: dict):
-    """Instructions from process start to the first Runtime API poll, counted by callgrind; None when
-    valgrind is missing or the run fails. The process is stopped with SIGTERM at the poll, on which
-    callgrind writes its totals."""
+def count_instructions(name: str, cmd: list, env: dict, first_event=None):
+    """Instructions counted by callgrind from process start to the first Runtime API poll (init), or,
+    with `first_event`, to the first invocation's response (init plus the first request: what a client
+    built on first use costs shows here). None when valgrind is missing or the run fails. The process is
+    stopped with SIGTERM, on which callgrind writes its totals."""
     if not shutil.which("valgrind"):
         return None
     api = RuntimeApi()
@@ -220,6 +222,10 @@ def init_instructions(name: str, cmd: list, env: dict):
         try:
             if not api.first_poll.wait(600):
                 return None
+            if first_event is not None:
+                _, _, ok = api.invoke(first_event, timeout=600)
+                if not ok:
+                    return None
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
         finally:
@@ -392,7 +398,10 @@ def main() -> None:
         if "node peer" in fns:
             measure("node peer", [{} for _ in range(args.warm)])
 
-        instructions = {name: init_instructions(name, cmd, env) for name, (cmd, _) in fns.items()}
+        instructions = {name: count_instructions(name, cmd, env) for name, (cmd, _) in fns.items()}
+        # To the first response, for our functions (the cold event of round 0, as in the cold starts above).
+        first_instructions = {name: count_instructions(name, cmd, env, cold_event(args.cold))
+                              for name, (cmd, cold_event) in fns.items() if name != "node peer"}
         if not any(instructions.values()):
             notes.append("init instructions: not counted (valgrind missing)")
 
@@ -403,15 +412,16 @@ def main() -> None:
             f"{args.cold} interleaved cold starts each, {args.warm} warm invocations (reconcile: {min(args.warm, 200)}); "
             f"{', '.join(CLEARED)} cleared.",
             "",
-            "| function | init ms (median, range) | × hello | init instructions (M) | first response ms | warm p50 ms | warm p99 ms | peak RSS MB | binary MB | zip MB |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| function | init ms (median, range) | × hello | init instructions (M) | first response ms | instructions to first response (M) | warm p50 ms | warm p99 ms | peak RSS MB | binary MB | zip MB |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, r in rows.items():
-            instr = instructions.get(name)
+            instr, first_instr = instructions.get(name), first_instructions.get(name)
             lines.append(
                 f"| {name} | {r['init_ms']:.1f} ({r['init_range'][0]:.1f}–{r['init_range'][1]:.1f}) | {r['init_ms'] / base['init_ms']:.2f} "
                 f"| {f'{instr / 1e6:.1f}' if instr else '—'} "
-                f"| {r['first_ms']:.1f} ({r['first_range'][0]:.1f}–{r['first_range'][1]:.1f}) | {r['p50']:.2f} | {r['p99']:.2f} "
+                f"| {r['first_ms']:.1f} ({r['first_range'][0]:.1f}–{r['first_range'][1]:.1f}) "
+                f"| {f'{first_instr / 1e6:.1f}' if first_instr else '—'} | {r['p50']:.2f} | {r['p99']:.2f} "
                 f"| {r['rss_mb']:.1f} | {r['bin_mb']:.2f} | {r['zip_mb']:.3f} |")
         lines.append("")
         if "node peer" in rows:

@@ -5,14 +5,22 @@ Serves a minimal Lambda Runtime API on loopback, starts the binary N times and p
 min and max time to the first `GET /2018-06-01/runtime/invocation/next`. No invocation is handed out;
 the process is stopped once it asks for one.
 
-  measure_init.py BINARY [BINARY ...] [--runs 15]
+With --instructions, each binary is also run once under callgrind (valgrind) over the same span and
+the instruction count is printed: repeatable on a busy machine, where milliseconds are not. With
+--keep DIR the callgrind output is kept as DIR/callgrind.out.<binary name> for callgrind_annotate
+(build with symbols to read it: `cargo build --profile profiling`).
+
+  measure_init.py BINARY [BINARY ...] [--runs 15] [--instructions] [--keep DIR]
 """
 import argparse
 import os
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +51,7 @@ class Runtime(BaseHTTPRequestHandler):
         pass
 
 
-def measure(binary: str, port: int, runs: int) -> list[float]:
+def lambda_env(binary: str, port: int) -> dict:
     # A Lambda has none of these; each makes a TLS client load another root bundle at init.
     cleared = ("SSL_CERT_FILE", "SSL_CERT_DIR", "AWS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
     env = {k: v for k, v in os.environ.items() if k not in cleared}
@@ -62,6 +70,11 @@ def measure(binary: str, port: int, runs: int) -> list[float]:
     env.setdefault("MESH_SECRET_ID", "mesh/credentials")
     env.setdefault("MESH_ENV", "sandbox")
     env.setdefault("DESTINATIONS", '[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]')
+    return env
+
+
+def measure(binary: str, port: int, runs: int) -> list[float]:
+    env = lambda_env(binary, port)
     times = []
     for _ in range(runs):
         Runtime.polled.clear()
@@ -76,11 +89,44 @@ def measure(binary: str, port: int, runs: int) -> list[float]:
     return times
 
 
+def instructions(binary: str, port: int, keep: str | None) -> int | None:
+    """Instructions from process start to the first poll, counted by callgrind. The process gets SIGTERM
+    at the poll, on which callgrind writes its totals."""
+    if not shutil.which("valgrind"):
+        return None
+    out_dir = keep or tempfile.mkdtemp()
+    out = os.path.join(out_dir, f"callgrind.out.{os.path.basename(binary)}")
+    Runtime.polled.clear()
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary],
+                            env=lambda_env(binary, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not Runtime.polled.wait(600):
+            return None
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    try:
+        with open(out, errors="replace") as f:
+            total = next((int(line.split()[1]) for line in f if line.startswith("totals:")), None)
+    except FileNotFoundError:
+        return None
+    if not keep:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("binaries", nargs="+")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--instructions", action="store_true", help="also count init instructions (callgrind)")
+    parser.add_argument("--keep", help="keep the callgrind output files in this directory")
     args = parser.parse_args()
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -88,11 +134,13 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", port), Runtime)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"{'binary':<40} {'size MB':>8} {'init median ms':>15} {'min':>7} {'max':>7}")
+    print(f"{'binary':<40} {'size MB':>8} {'init median ms':>15} {'min':>7} {'max':>7} {'instructions':>13}")
     for b in args.binaries:
-        t = measure(b, port, args.runs)
+        t = measure(b, port, args.runs) if args.runs else [float("nan")]
         size = os.path.getsize(b) / 1e6
-        print(f"{b:<40} {size:>8.2f} {statistics.median(t):>15.2f} {min(t):>7.2f} {max(t):>7.2f}")
+        count = instructions(b, port, args.keep) if args.instructions or args.keep else None
+        counted = f"{count:,}" if count else "-"
+        print(f"{b:<40} {size:>8.2f} {statistics.median(t):>15.2f} {min(t):>7.2f} {max(t):>7.2f} {counted:>13}")
 
 
 if __name__ == "__main__":
