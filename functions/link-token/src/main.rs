@@ -16,5 +16,5 @@ async fn run() -> Result<(), lambda_http::Error> {
     let deps = shared::runtime::app::Deps::init().await?;
     let auth = AuthMode::from_source(&ProcessEnv, deps.config.mesh_env)?;
     let service = Arc::new(link_token::app::service(deps)?);
-    lambda_http::run(link_token::routes::service(service, auth)).await
+    shared::runtime::http::run(link_token::routes::service(service, auth)).await
 }

@@ -118,7 +118,7 @@ where
     K: SecretSource + 'static,
 {
     let response = self::service(service, auth).oneshot(request).await?;
-    Ok(lambda_http::IntoResponse::into_response(response).await)
+    Ok(shared::runtime::http::answer(response).await.0)
 }
 
 fn on_raw_path(mut request: lambda_http::Request) -> lambda_http::Request {

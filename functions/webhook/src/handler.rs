@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// the invocation's metrics flushed after each.
 pub async fn serve(deps: Deps, settings: WebhookSettings) -> Result<(), lambda_http::Error> {
     let built = Arc::new((deps, settings));
-    lambda_http::run(lambda_http::service_fn(move |request| {
+    shared::runtime::http::run(lambda_http::service_fn(move |request| {
         let built = built.clone();
         async move {
             let (deps, settings) = built.as_ref();

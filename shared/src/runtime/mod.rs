@@ -7,6 +7,7 @@ pub mod aws;
 pub mod aws_http;
 pub mod config;
 pub mod deadline;
+pub mod http;
 pub mod metrics;
 pub mod secrets;
 pub mod startup;
