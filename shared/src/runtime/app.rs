@@ -3,6 +3,7 @@
 //! functions that call Mesh.
 
 use crate::mesh::{HttpOptions, MeshClient, MeshError};
+use crate::runtime::aws::OnFirstUse;
 use crate::runtime::config::{ConfigError, CoreConfig};
 use crate::runtime::secrets::{SecretCache, SecretsManagerSource};
 use crate::storage::DynamoTransferStore;
@@ -28,11 +29,14 @@ impl Deps {
     pub async fn init() -> Result<Self, InitError> {
         let config = CoreConfig::from_env()?;
         let sdk = crate::runtime::aws::load_sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        // Built on the first secret read, a request's (`OnFirstUse` says why); the table's client is
+        // built here, as before.
+        let secrets_manager = OnFirstUse::new(move || aws_sdk_secretsmanager::Client::new(&sdk));
         let secrets = SecretCache::new(
-            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), config.mesh_secret_id.clone()),
+            SecretsManagerSource::new(secrets_manager, config.mesh_secret_id.clone()),
             config.secret_ttl,
         );
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let store = DynamoTransferStore::new(dynamodb.clone(), config.transfers_table.clone());
         Ok(Self { config, secrets, store, dynamodb })
     }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_types::SdkConfig;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -48,6 +48,36 @@ pub fn sdk_config_from(var: impl Fn(&str) -> Option<String>, tls: Arc<rustls::Cl
     builder.build()
 }
 
+/// A service client built on its first use instead of at init, then kept for the cold start. Building
+/// an SDK client parses the SDK's endpoint-partitions JSON (once per service crate, about 0.7 M
+/// instructions, more than the bare runtime's whole init), whatever endpoint resolver is configured: the
+/// service's runtime plugin builds the default resolver unconditionally. A client that the first
+/// request needs anyway costs the same then; one that a request may never need (the secret, for a
+/// rejected webhook) is not paid for.
+pub struct OnFirstUse<C> {
+    client: OnceLock<C>,
+    build: Box<dyn Fn() -> C + Send + Sync>,
+}
+
+impl<C> OnFirstUse<C> {
+    pub fn new(build: impl Fn() -> C + Send + Sync + 'static) -> Self {
+        Self { client: OnceLock::new(), build: Box::new(build) }
+    }
+
+    /// The client, built now if this is its first use.
+    pub fn get(&self) -> &C {
+        self.client.get_or_init(&self.build)
+    }
+}
+
+/// A client already built (tests hand one in).
+impl<C: Clone + Send + Sync + 'static> From<C> for OnFirstUse<C> {
+    fn from(client: C) -> Self {
+        let built = OnceLock::from(client.clone());
+        Self { client: built, build: Box::new(move || client.clone()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +108,17 @@ mod tests {
         assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
         assert_eq!(sdk.retry_config().unwrap().max_attempts(), 3);
         assert!(sdk.http_client().is_some());
+    }
+
+    #[test]
+    fn on_first_use_builds_once_and_only_when_asked() {
+        let built = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = built.clone();
+        let lazy = OnFirstUse::new(move || counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
+        assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing is built before the first use");
+        assert_eq!((*lazy.get(), *lazy.get()), (1, 1));
+        assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(*OnFirstUse::from(7).get(), 7);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! shared by every invocation of a warm function. Secret values are `SecretString`s: their `Debug`
 //! prints `[REDACTED]` and they have no `Display`, so they cannot reach a log line by accident.
 
+use crate::runtime::aws::OnFirstUse;
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::sync::Arc;
@@ -22,19 +23,21 @@ pub trait SecretSource: Send + Sync {
 }
 
 pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
+    client: OnFirstUse<aws_sdk_secretsmanager::Client>,
     secret_id: String,
 }
 
 impl SecretsManagerSource {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into() }
+    /// `client` may be built on the first fetch (`OnFirstUse::new`) or given ready.
+    pub fn new(client: impl Into<OnFirstUse<aws_sdk_secretsmanager::Client>>, secret_id: impl Into<String>) -> Self {
+        Self { client: client.into(), secret_id: secret_id.into() }
     }
 }
 
 impl SecretSource for SecretsManagerSource {
     async fn fetch(&self) -> Result<String, SecretsError> {
-        let out = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(map_sdk_error)?;
+        let out =
+            self.client.get().get_secret_value().secret_id(&self.secret_id).send().await.map_err(map_sdk_error)?;
         out.secret_string.ok_or_else(|| SecretsError::Malformed("the secret has no string value".into()))
     }
 }
