@@ -289,6 +289,10 @@ def webhook_event(tx: str, event_id: str, status: str, ts: int) -> dict:
     return e
 
 
+def notify_event() -> dict:
+    return json.loads((ROOT / "events/local/notify-stream-batch.json").read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", default=str(ROOT / "target/release"))
@@ -330,6 +334,11 @@ def main() -> None:
             "webhook": ([str(bins / "webhook")], lambda i: webhook_event(f"txn_cold_{i}", f"cold-{i}", "Succeeded", now)),
             "reconcile": ([str(bins / "reconcile")], lambda i: {}),
         }
+        if (bins / "notify").exists():
+            # A stream batch in, its settlement events to a bus on moto.
+            bootstrap.client("events", endpoint).create_event_bus(Name="bench-bus")
+            env["EVENT_BUS_NAME"] = "bench-bus"
+            fns["notify"] = ([str(bins / "notify")], lambda i: notify_event())
         if node and (NODE_PEER / "node_modules").is_dir():
             fns["node peer"] = ([node, str(NODE_PEER / "index.js")], lambda i: {})
         else:
@@ -395,11 +404,13 @@ def main() -> None:
         notes.append(f"webhook: {len(events)} deliveries ({unique} events, {len(events) - unique} duplicates, shuffled; 5xx delivered again) -> answers {outcomes}; "
                      f"event records in DynamoDB: {recorded}; exactly once: {'yes' if exactly_once else 'NO'}")
         measure("reconcile", [{} for _ in range(min(args.warm, 200))])
+        if "notify" in fns:
+            measure("notify", [notify_event() for _ in range(min(args.warm, 200))])
         if "node peer" in fns:
             measure("node peer", [{} for _ in range(args.warm)])
 
         instructions = {name: count_instructions(name, cmd, env) for name, (cmd, _) in fns.items()}
-        # To the first response, for our functions (the cold event of round 0, as in the cold starts above).
+        # To the first response, for our functions, with a cold event like the cold starts' above.
         first_instructions = {name: count_instructions(name, cmd, env, cold_event(args.cold))
                               for name, (cmd, cold_event) in fns.items() if name != "node peer"}
         if not any(instructions.values()):
@@ -409,7 +420,7 @@ def main() -> None:
         lines = [
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, {os.cpu_count()} cores, "
             f"{platform.platform()}; release profile of Cargo.toml; moto and the Mesh sandbox on loopback; "
-            f"{args.cold} interleaved cold starts each, {args.warm} warm invocations (reconcile: {min(args.warm, 200)}); "
+            f"{args.cold} interleaved cold starts each, {args.warm} warm invocations (reconcile{', notify' if 'notify' in fns else ''}: {min(args.warm, 200)}); "
             f"{', '.join(CLEARED)} cleared.",
             "",
             "| function | init ms (median, range) | × hello | init instructions (M) | first response ms | instructions to first response (M) | warm p50 ms | warm p99 ms | peak RSS MB | binary MB | zip MB |",
