@@ -38,6 +38,7 @@ cat <<BANNER
   scripted tour    make demo                       (a payment, then a dropped webhook repaired by reconcile)
 
   link-token API   http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens   (header x-local-user: <id>)
+  checkouts        http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/checkouts     (header x-local-merchant: <name>)
   webhook URL      http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/                 (the sandbox delivers here)
   reconcile        cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT reconcile --data-file events/local/reconcile-schedule.json
                    (cargo-lambda is in .dev/venv/bin: export PATH="\$PWD/.dev/venv/bin:\$PATH")
@@ -47,7 +48,10 @@ cat <<BANNER
   Logs             ${STACK_LOGS#"$ROOT"/}/   (functions.log, mesh-sandbox.log, demo-page.log, moto.log)
                    make logs   follows them, coloured, in another terminal
 
-  Try:  curl -s -XPOST -H 'x-local-user: alice' -d '{"amountInFiat": 25}' \\
+  Try:  curl -s -XPOST -H 'x-local-merchant: shop' -d '{"orderId": "o-1", "amountInFiat": 25, "userId": "alice"}' \\
+          http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/checkouts
+        then, with the checkoutId it answers:
+        curl -s -XPOST -H 'x-local-user: alice' -d '{"checkoutId": "chk_..."}' \\
           http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens
 
   Ctrl-C stops everything.
