@@ -42,10 +42,11 @@ cat <<BANNER
   webhook URL      http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/                 (the sandbox delivers here)
   reconcile        cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT reconcile --data-file events/local/reconcile-schedule.json
                    (cargo-lambda is in .dev/venv/bin: export PATH="\$PWD/.dev/venv/bin:\$PATH")
+  events           python3 dev/events.py            (settlement events the merchant's rules received; README "Settlement events")
   Mesh sandbox     http://127.0.0.1:$SANDBOX_PORT   (control API under /sandbox, see dev/mesh-sandbox/README.md)
   moto             http://127.0.0.1:$MOTO_PORT      (table '$STACK_TABLE', secret '$STACK_SECRET')
 
-  Logs             ${STACK_LOGS#"$ROOT"/}/   (functions.log, mesh-sandbox.log, demo-page.log, moto.log)
+  Logs             ${STACK_LOGS#"$ROOT"/}/   (functions.log, mesh-sandbox.log, stream-poller.log, demo-page.log, moto.log)
                    make logs   follows them, coloured, in another terminal
 
   Try:  curl -s -XPOST -H 'x-local-merchant: shop' -d '{"orderId": "o-1", "amountInFiat": 25, "userId": "alice"}' \\

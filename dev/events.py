@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""The settlement events the merchant's systems received under `make dev`: what the template's rules
+delivered to their local queues on moto (dev/bootstrap.py events), one line per event, deduplicated on
+detail.eventId as the README tells consumers to. Reading leaves the messages in their queue.
+
+  python3 dev/events.py [--queue merchant-events|paid-events|failure_queue] [--json]
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bootstrap  # noqa: E402
+
+
+def received(endpoint: str, queue_url: str) -> list:
+    """Every message in the queue, without consuming it (visibility timeout 0), parsed; unique by eventId."""
+    sqs = bootstrap.client("sqs", endpoint)
+    seen, out = set(), []
+    for _ in range(20):  # a bounded read: at most 200 messages
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        fresh = 0
+        for m in messages:
+            body = json.loads(m["Body"])
+            key = body.get("detail", {}).get("eventId") or m["MessageId"]
+            if key not in seen:
+                seen.add(key)
+                out.append(body)
+                fresh += 1
+        if not fresh:
+            break
+    return sorted(out, key=lambda e: e.get("time", ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queue", default="merchant-events")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5005"))
+    parser.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME", "payments"))
+    args = parser.parse_args()
+    queues = bootstrap.create_events(args.endpoint, args.bus, bootstrap.ROOT / "template.yaml")  # existing ones: their URLs
+    events = received(args.endpoint, queues[args.queue])
+    for e in events:
+        if args.json:
+            print(json.dumps(e))
+            continue
+        d = e.get("detail", {})
+        subject = d.get("checkoutId") or d.get("transactionId") or ""
+        print(f'{e.get("time", "")}  {e.get("detail-type", "?"):26} {subject}  {d.get("eventId", "")}  '
+              f'order={d.get("orderId")} status={d.get("status")}')
+    if not events:
+        print(f"no events in {args.queue} yet", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
