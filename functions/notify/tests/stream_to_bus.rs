@@ -13,8 +13,8 @@ use shared::domain::settlement_event::{EventType, event_id};
 use shared::domain::transfer::{OfferedDestination, Received, ReportedStatus, TransferRecord};
 use shared::ingest::ingest;
 use shared::storage::{CheckoutStore, DynamoTransferStore};
-use std::sync::Arc;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const NOW: i64 = 1_800_000_000_000;
 const ADDRESS: &str = "0x1111111111111111111111111111111111111111";
@@ -105,7 +105,10 @@ async fn one_paid_checkout_is_one_checkout_paid_however_often_mesh_and_reconcile
     assert_eq!(ids_of(&paid), vec![paid_id(&c)], "exactly one checkout.paid: {paid:?}");
     let detail = &paid[0]["detail"];
     assert_eq!(paid[0]["detail-type"], "checkout.paid");
-    assert_eq!((detail["checkoutId"].as_str(), detail["orderId"].as_str()), (Some(c.checkout_id.as_str()), Some("order-paid-once")));
+    assert_eq!(
+        (detail["checkoutId"].as_str(), detail["orderId"].as_str()),
+        (Some(c.checkout_id.as_str()), Some("order-paid-once"))
+    );
     assert_eq!(detail["offered"]["amountInFiat"], "49.99");
     assert_eq!(detail["received"]["transactionId"], t.transaction_id.as_str());
     assert_eq!(detail["metadata"]["cart"], "order-paid-once");

@@ -464,7 +464,10 @@ mod tests {
         assert_eq!(json["occurredAt"], "1970-01-01T00:00:05.000Z");
         assert_eq!(json["checkoutId"], "chk_1");
         assert_eq!(json["orderId"], "order-1001");
-        assert_eq!(json["offered"], serde_json::json!({"amountInFiat": "49.99", "currency": "USD", "assets": ["USDC"]}));
+        assert_eq!(
+            json["offered"],
+            serde_json::json!({"amountInFiat": "49.99", "currency": "USD", "assets": ["USDC"]})
+        );
         assert_eq!(json["received"], serde_json::json!({"amountInFiat": "49.99", "transactionId": "txn_1"}));
         assert_eq!(json["metadata"], serde_json::json!({"cart": "c-42"}));
         assert_eq!((json["safeToFulfil"].as_bool(), json["reviewRequired"].as_bool()), (Some(true), Some(false)));
@@ -506,7 +509,10 @@ mod tests {
         assert_eq!(json["occurredAt"], "1970-01-01T00:00:04.000Z");
         // Terminal already: a refresh or refund raises nothing.
         assert!(deposit_events(Some(&after), &after).is_empty());
-        assert_eq!(kinds(&deposit_events(Some(&before), &deposit(TransferStatus::Failed))), vec![EventType::DepositFailed]);
+        assert_eq!(
+            kinds(&deposit_events(Some(&before), &deposit(TransferStatus::Failed))),
+            vec![EventType::DepositFailed]
+        );
         assert!(deposit_events(None, &before).is_empty());
         // A transfer that pays a checkout: the checkout's event speaks for it.
         after.checkout_id = Some(CheckoutId::parse("chk_1").unwrap());

@@ -36,7 +36,11 @@ async fn main() -> ExitCode {
                 let out = redeliver(&bus, events).await;
                 let status = if out.failed_records.is_empty() { "published" } else { "NOT published" };
                 ok &= out.failed_records.is_empty();
-                println!("{raw}: {} event(s) {status}{}", ids.len(), ids.iter().map(|i| format!("\n  {i}")).collect::<String>());
+                println!(
+                    "{raw}: {} event(s) {status}{}",
+                    ids.len(),
+                    ids.iter().map(|i| format!("\n  {i}")).collect::<String>()
+                );
             }
             Err(e) => {
                 ok = false;

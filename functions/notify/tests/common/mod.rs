@@ -157,7 +157,8 @@ async fn proxy(State(faults): State<Faults>, headers: HeaderMap, body: Bytes) ->
         let mut response: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let mut results: Vec<serde_json::Value> = response["Entries"].as_array().cloned().unwrap_or_default();
         for &i in &refused {
-            let failed = serde_json::json!({"ErrorCode": "InternalFailure", "ErrorMessage": "injected by the test proxy"});
+            let failed =
+                serde_json::json!({"ErrorCode": "InternalFailure", "ErrorMessage": "injected by the test proxy"});
             results.insert(i.min(results.len()), failed);
         }
         let failed = results.iter().filter(|r| r.get("ErrorCode").is_some()).count();
@@ -223,6 +224,7 @@ pub fn validate_detail(kind: &str, detail: &serde_json::Value) {
     let path = testkit::workspace_root().join(format!("docs/events/{kind}.schema.json"));
     let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator.iter_errors(detail).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(detail).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{kind} does not match {}: {errors:?}\n{detail}", path.display());
 }
