@@ -101,21 +101,11 @@ mod tests {
     use super::*;
     use crate::bus::memory::MemoryBus;
     use crate::stream::DecodeError;
-    use shared::domain::checkout::{CheckoutRecord, CheckoutStatus, NewCheckout};
-    use shared::domain::ids::{CheckoutId, OrderId, UserId};
+    use shared::domain::checkout::CheckoutStatus;
     use shared::domain::settlement_event::checkout_events;
 
     fn paid_events(n: usize) -> Vec<shared::domain::settlement_event::SettlementEvent> {
-        let new = NewCheckout {
-            order_id: OrderId::parse(format!("order-{n}")).unwrap(),
-            shopper: UserId::parse("user-1").unwrap(),
-            amount_in_fiat: "10".parse().unwrap(),
-            currency: "USD".into(),
-            assets: vec![],
-            metadata: Default::default(),
-            expires_in_ms: 60_000,
-        };
-        let mut c = CheckoutRecord::open(CheckoutId::parse(format!("chk_{n}")).unwrap(), new, 0);
+        let mut c = crate::test_support::open_checkout(n);
         c.status = CheckoutStatus::Canceled;
         c.closed_at = Some(1);
         checkout_events(None, &c)

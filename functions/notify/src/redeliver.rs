@@ -65,23 +65,13 @@ pub async fn redeliver<B: EventBus>(bus: &B, events: Vec<SettlementEvent>) -> Pu
 mod tests {
     use super::*;
     use crate::bus::memory::MemoryBus;
-    use shared::domain::checkout::{CheckoutRecord, CheckoutStatus, NewCheckout, ReviewFlag};
-    use shared::domain::ids::{OrderId, UserId};
+    use shared::domain::checkout::{CheckoutStatus, ReviewFlag};
     use shared::storage::MemoryTransferStore;
 
     #[tokio::test]
     async fn a_checkout_s_events_are_published_again_with_the_ids_the_stream_gave_them() {
         let store = MemoryTransferStore::default();
-        let new = NewCheckout {
-            order_id: OrderId::parse("order-7").unwrap(),
-            shopper: UserId::parse("user-1").unwrap(),
-            amount_in_fiat: "10".parse().unwrap(),
-            currency: "USD".into(),
-            assets: vec![],
-            metadata: Default::default(),
-            expires_in_ms: 60_000,
-        };
-        let open = CheckoutRecord::open(CheckoutId::parse("chk_7").unwrap(), new, 0);
+        let open = crate::test_support::open_checkout(7);
         store.open_checkout(&open, None).await.unwrap();
         let target = Target::parse("chk_7").unwrap();
         assert!(current_events(&store, &target).await.unwrap().is_empty(), "nothing happened yet");
