@@ -3,12 +3,15 @@
 delivered to their local queues on moto (dev/bootstrap.py events), one line per event, deduplicated on
 detail.eventId as the README tells consumers to. Reading leaves the messages in their queue.
 
-  python3 dev/events.py [--queue merchant-events|paid-events|failure_queue] [--json]
+  python3 dev/events.py [--queue merchant-events|paid-events|failure_queue] [--json] [--expect TYPE]
+
+--expect waits (up to 30 s) until an event of that type is there, and fails if none comes.
 """
 import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,9 +43,14 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5005"))
     parser.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME", "payments"))
+    parser.add_argument("--expect")
     args = parser.parse_args()
     queues = bootstrap.create_events(args.endpoint, args.bus, bootstrap.ROOT / "template.yaml")  # existing ones: their URLs
+    deadline = time.monotonic() + 30
     events = received(args.endpoint, queues[args.queue])
+    while args.expect and not any(e.get("detail-type") == args.expect for e in events) and time.monotonic() < deadline:
+        time.sleep(1)
+        events = received(args.endpoint, queues[args.queue])
     for e in events:
         if args.json:
             print(json.dumps(e))
@@ -53,6 +61,9 @@ def main() -> int:
               f'order={d.get("orderId")} status={d.get("status")}')
     if not events:
         print(f"no events in {args.queue} yet", file=sys.stderr)
+    if args.expect and not any(e.get("detail-type") == args.expect for e in events):
+        print(f"no {args.expect} event arrived in {args.queue} within 30 s", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,6 +5,9 @@
 get too, so the page's asset picker and the link-token function never disagree and nothing is written
 into the source tree (make dev and make test can run side by side on different ports).
 
+/merchant-events.json lists the settlement events the merchant's rules received on the local event bus
+(dev/events.py over moto's queues; README "Settlement events").
+
 /api/ renders the link-token API's OpenAPI document (functions/link-token/openapi.json, served as
 /openapi.json) with the Swagger UI that `make setup` vendors from npm.
 """
@@ -26,6 +29,18 @@ def page_config(api, sandbox):
     return {"linkTokenApi": api, "sandbox": sandbox, "destinations": picker}
 
 
+def merchant_events():
+    """What the bus's rules delivered under make dev, unique by detail.eventId; [] without a local bus.
+    boto3 is imported only here (dev/events.py), so the page itself stays stdlib only."""
+    queues = json.loads(os.environ.get("STACK_EVENTS") or "{}")
+    if "merchant-events" not in queues:
+        return []
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    import events  # noqa: E402  dev/events.py
+
+    return events.received(os.environ["AWS_ENDPOINT_URL"], queues["merchant-events"])
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     config_js = b""
 
@@ -33,6 +48,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path == "/config.js":
             return self.send_bytes(self.config_js, "text/javascript; charset=utf-8")
+        if path == "/merchant-events.json":
+            return self.send_bytes(json.dumps(merchant_events()).encode(), "application/json")
         if path == "/openapi.json":
             with open(OPENAPI, "rb") as f:
                 return self.send_bytes(f.read(), "application/json")
