@@ -114,6 +114,7 @@ def create_events(endpoint: str, bus: str, template: Path) -> dict:
     events, sqs = client("events", endpoint), client("sqs", endpoint)
     try:
         events.create_event_bus(Name=bus)
+        print(f"event bus {bus}: rules to the {', '.join(LOCAL_RULES.values())} queues, an on-failure queue", file=sys.stderr)
     except events.exceptions.ResourceAlreadyExistsException:
         pass
     made = {"bus": bus, "failure_queue": sqs.create_queue(QueueName=f"{bus}-notify-failures")["QueueUrl"]}
@@ -124,7 +125,6 @@ def create_events(endpoint: str, bus: str, template: Path) -> dict:
         events.put_rule(Name=f"{bus}-{suffix}", EventBusName=bus, EventPattern=pattern, State="ENABLED")
         events.put_targets(Rule=f"{bus}-{suffix}", EventBusName=bus, Targets=[{"Id": suffix, "Arn": arn}])
         made[suffix] = url
-    print(f"event bus {bus}: rules to the {', '.join(LOCAL_RULES.values())} queues, an on-failure queue", file=sys.stderr)
     return made
 
 

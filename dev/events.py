@@ -18,23 +18,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bootstrap  # noqa: E402
 
 
-def received(endpoint: str, queue_url: str) -> list:
-    """Every message in the queue, without consuming it (visibility timeout 0), parsed; unique by eventId."""
+def messages(endpoint: str, queue_url: str) -> list:
+    """Every message in the queue, once each, left in the queue: each is received (hidden for a minute, so
+    the next receive gets the next ones), then made visible again."""
     sqs = bootstrap.client("sqs", endpoint)
-    seen, out = set(), []
-    for _ in range(20):  # a bounded read: at most 200 messages
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-        fresh = 0
-        for m in messages:
-            body = json.loads(m["Body"])
-            key = body.get("detail", {}).get("eventId") or m["MessageId"]
-            if key not in seen:
-                seen.add(key)
-                out.append(body)
-                fresh += 1
-        if not fresh:
-            break
-    return sorted(out, key=lambda e: e.get("time", ""))
+    out, handles = [], []
+    try:
+        for _ in range(50):  # a bounded read: enough for a local run's few hundred messages
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+            if not batch:
+                break
+            out.extend(json.loads(m["Body"]) for m in batch)
+            handles.extend(m["ReceiptHandle"] for m in batch)
+    finally:
+        for h in handles:
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=h, VisibilityTimeout=0)
+    return out
+
+
+def received(endpoint: str, queue_url: str) -> list:
+    """The events in the queue, unique by detail.eventId (as a consumer deduplicates), oldest first."""
+    unique = {}
+    for body in messages(endpoint, queue_url):
+        unique.setdefault(body.get("detail", {}).get("eventId") or json.dumps(body), body)
+    return sorted(unique.values(), key=lambda e: e.get("time", ""))
 
 
 def main() -> int:

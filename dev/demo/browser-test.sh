@@ -45,3 +45,7 @@ DEMO_URL="http://127.0.0.1:$DEMO_PORT/" node dev/demo/checkout.test.mjs
 # The README's shell blocks, pasted as a newcomer would into a second terminal, against this stack.
 LAMBDA_PORT=$LAMBDA_PORT SANDBOX_PORT=$SANDBOX_PORT MOTO_PORT=$MOTO_PORT DEMO_PORT=$DEMO_PORT \
   python3 dev/readme-commands-test.py
+
+# Settlement events end to end: a checkout paid through the sandbox and repaired by reconcile, its webhook
+# delivered 20 times, is exactly one checkout.paid on the bus's paid-events rule queue.
+LAMBDA_PORT=$LAMBDA_PORT SANDBOX_PORT=$SANDBOX_PORT MOTO_PORT=$MOTO_PORT python3 dev/test_settlement_events.py
