@@ -76,6 +76,31 @@ fn every_event_type_is_raised_and_matches_its_schema() {
     }
 }
 
+/// The example each schema carries (what the README points to) is valid and has the shape the code
+/// publishes: the same fields, the same nested fields.
+#[test]
+fn each_schema_s_example_is_valid_and_shaped_like_a_published_event() {
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, inner) in v.as_object().unwrap() {
+            out.push(k.clone());
+            if let Some(o) = inner.as_object() {
+                out.extend(o.keys().map(|n| format!("{k}.{n}")).filter(|_| k != "metadata"));
+            }
+        }
+        out.sort();
+        out
+    }
+    for e in every_event() {
+        let path = shared::testkit::workspace_root().join(format!("docs/events/{}.schema.json", e.kind.as_str()));
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let example = &schema["examples"][0];
+        validate_detail(e.kind.as_str(), example);
+        let published = serde_json::to_value(&e.detail).unwrap();
+        assert_eq!(keys(example), keys(&published), "{}", e.kind.as_str());
+    }
+}
+
 #[test]
 #[should_panic(expected = "does not match")]
 fn an_amount_as_a_number_is_refused() {
