@@ -20,6 +20,9 @@ cargo deny --log-level error check licenses bans sources
 step "API types (functions/link-token/openapi.d.ts from openapi.json) and the demo page's type check"
 (cd dev/demo && npm run --silent check)
 
+step "the demo shop's merchant backend (dev/demo/merchant.py, against a stand-in checkout API)"
+python3 -m unittest -v dev/demo/test_merchant.py
+
 step "template (cfn-lint, serverless rules, sam validate, template assertions)"
 # Zero findings, no rule silenced globally (a per-resource exception in template.yaml says why).
 cfn-lint template.yaml
