@@ -33,11 +33,13 @@ cat <<BANNER
 
   Running. Everything listens on 127.0.0.1 only.
 
-  checkout page    http://127.0.0.1:$DEMO_PORT/   (the real Mesh Web Link SDK, opening the sandbox's Link page)
+  demo shop        http://127.0.0.1:$DEMO_PORT/   (its server, dev/demo/merchant.py, prices the items and creates the
+                   checkouts; the page pays them with the real Mesh Web Link SDK, opening the sandbox's Link page)
   API reference    http://127.0.0.1:$DEMO_PORT/api/   (functions/link-token/openapi.json)
-  scripted tour    make demo                       (a payment, then a dropped webhook repaired by reconcile)
+  scripted tour    make demo                       (a paid order, an underpaid one, a dropped webhook repaired by reconcile)
 
-  link-token API   http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens   (header x-local-user: <id>)
+  link-token API   http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/checkouts     (the merchant: header x-local-merchant: <name>)
+                   http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens   (the shopper: header x-local-user: <id>)
   webhook URL      http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/                 (the sandbox delivers here)
   reconcile        cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT reconcile --data-file events/local/reconcile-schedule.json
                    (cargo-lambda is in .dev/venv/bin: export PATH="\$PWD/.dev/venv/bin:\$PATH")
@@ -47,8 +49,8 @@ cat <<BANNER
   Logs             ${STACK_LOGS#"$ROOT"/}/   (functions.log, mesh-sandbox.log, demo-page.log, moto.log)
                    make logs   follows them, coloured, in another terminal
 
-  Try:  curl -s -XPOST -H 'x-local-user: alice' -d '{"amountInFiat": 25}' \\
-          http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens
+  Try:  curl -s -XPOST -H 'x-local-merchant: demo-shop' -d '{"orderId": "order-1", "amountInFiat": "25.00", "userId": "alice"}' \\
+          http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/checkouts
 
   Ctrl-C stops everything.
 BANNER

@@ -6,7 +6,7 @@
 #   moto          DynamoDB + Secrets Manager, table and secret bootstrapped
 #   mesh-sandbox  Mesh's API and its signed webhooks, delivered to the webhook function
 #   functions     the three functions under `cargo lambda watch` (AUTH_MODE=local)
-#   demo page     dev/demo, the checkout page on the real Mesh Web Link SDK
+#   demo shop     dev/demo: the shop page on the real Mesh Web Link SDK and its merchant backend (merchant.py)
 
 # The functions' configuration is dev/local.env, the file a plain `cargo lambda watch` reads too (Cargo.toml
 # [workspace.metadata.lambda.watch]). This shell gets it as well (the demo page's DESTINATIONS, the table and
@@ -92,7 +92,7 @@ stack_start() {
   stack_warm "link-token/transfers?limit=1" -H 'x-local-user: warm-up'
   stack_warm "webhook/"
 
-  step "demo checkout page on 127.0.0.1:$DEMO_PORT"
+  step "demo shop (page and merchant backend) on 127.0.0.1:$DEMO_PORT"
   stack_spawn demo-page python3 "$ROOT/dev/demo/serve.py" --port "$DEMO_PORT" \
     --api "http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token" --sandbox "http://127.0.0.1:$SANDBOX_PORT"
   wait_port "$DEMO_PORT" 30 "demo page server"
