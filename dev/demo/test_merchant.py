@@ -28,7 +28,9 @@ class FakeCheckoutApi(http.server.BaseHTTPRequestHandler):
             return self.answer(400, {"code": "invalid_amount", "message": "amountInFiat: must be positive"})
         view = {"checkoutId": "chk_" + "%032x" % (len(self.checkouts) + 1), "orderId": body["orderId"],
                 "status": "open", "amountInFiat": body["amountInFiat"], "currency": body["currency"],
-                "userId": body["userId"], "metadata": body["metadata"], "flags": [], "safeToFulfil": False}
+                "userId": body["userId"], "assets": [], "metadata": body["metadata"], "attempts": [],
+                "receivedInFiat": None, "settledBy": None, "flags": [], "reviewRequired": False,
+                "safeToFulfil": False}
         self.checkouts[view["checkoutId"]] = view
         self.answer(201, view)
 
