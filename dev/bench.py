@@ -310,6 +310,9 @@ def main() -> None:
             "MESH_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}", "DESTINATIONS": DESTINATIONS,
             "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true", "RUST_LOG": "warn",
+            # Deposit mode: each mint names its own amount, as before checkouts (payment mode would need
+            # a checkout per token); the mint's cost is the same.
+            "TRANSFER_TYPE": "deposit",
         }
         notes = []
         now = int(time.time() * 1000)

@@ -10,7 +10,9 @@ drift from the deployed one. Safe to run twice: existing resources are left as t
 
 fixture-transfer records the transfer that the signed webhook fixture (events/local/webhook-succeeded.json)
 reports on, as link-token would have recorded it when minting the token (status `created`), so that
-invoking the fixtures under `make dev` applies the event instead of keeping it as an orphan.
+invoking the fixtures under `make dev` applies the event instead of keeping it as an orphan. It also
+opens the checkout the link-token fixture (events/local/link-token-create.json) pays, for order-1001 as
+events/local/checkouts-create.json asks for it, open for 24 hours.
 """
 import argparse
 import json
@@ -146,6 +148,41 @@ def put_fixture_transfer(endpoint: str, name: str) -> None:
         print(f"fixture transfer {txn} exists")
 
 
+def put_fixture_checkout(endpoint: str, name: str) -> None:
+    """The checkout item as shared/src/storage/checkouts.rs writes it (serde_dynamo of CheckoutRecord), and
+    the order's pointer to it."""
+    pay = json.loads(json.loads((ROOT / "events/local/link-token-create.json").read_text())["body"])
+    order = json.loads(json.loads((ROOT / "events/local/checkouts-create.json").read_text())["body"])
+    checkout, now = pay["checkoutId"], int(time.time() * 1000)
+    item = {
+        "pk": {"S": f"CHECKOUT#{checkout}"},
+        "kind": {"S": "checkout"},
+        "checkout_shard": {"S": open_shard(checkout)},  # the same FNV-1a sharding as open transfers
+        "checkout_id": {"S": checkout},
+        "order_id": {"S": order["orderId"]},
+        "shopper": {"S": order["userId"]},
+        "amount_in_fiat": {"S": order["amountInFiat"]},
+        "currency": {"S": order["currency"]},
+        "assets": {"L": [{"S": a} for a in order["assets"]]},
+        "metadata": {"M": {k: {"S": v} for k, v in order["metadata"].items()}},
+        "status": {"S": "open"},
+        "created_at": {"N": str(now)},
+        "updated_at": {"N": str(now)},
+        "expires_at_ms": {"N": str(now + 24 * 3600 * 1000)},
+        "version": {"N": "1"},
+    }
+    pointer = {"pk": {"S": f"ORDER#{order['orderId']}"}, "kind": {"S": "order"}, "checkout_id": {"S": checkout}}
+    ddb = client("dynamodb", endpoint)
+    try:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": name, "Item": pointer, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+        print(f"fixture checkout {checkout} ({order['orderId']}, user {order['userId']}) opened")
+    except ddb.exceptions.TransactionCanceledException:
+        print(f"fixture checkout {checkout} exists")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +205,7 @@ def main() -> int:
         create_table(args.endpoint, args.name, Path(args.template))
     elif args.command == "fixture-transfer":
         put_fixture_transfer(args.endpoint, args.name)
+        put_fixture_checkout(args.endpoint, args.name)
     else:
         value = {
             "clientId": args.client_id,

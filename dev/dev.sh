@@ -51,6 +51,9 @@ cat <<BANNER
 
   Try:  curl -s -XPOST -H 'x-local-merchant: demo-shop' -d '{"orderId": "order-1", "amountInFiat": "25.00", "userId": "alice"}' \\
           http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/checkouts
+        then, with the checkoutId it answers:
+        curl -s -XPOST -H 'x-local-user: alice' -d '{"checkoutId": "chk_..."}' \\
+          http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token/link-tokens
 
   Ctrl-C stops everything.
 BANNER

@@ -4,7 +4,8 @@ shared/reliability.md S1-S8, F6).
 
 - least privilege: the exact IAM actions and resources of each function, matched against the SDK calls
   in the Rust code; no wildcard action or resource anywhere, SAM-generated roles included;
-- the JWT authorizer on every route (as written and after the SAM transform), the routes = openapi.json;
+- the JWT authorizer on every shoppers' route and IAM authorization on every /checkouts route (as written
+  and after the SAM transform), the routes = openapi.json;
 - the webhook's public function URL (AuthType NONE) is the only public entry point;
 - AUTH_MODE=local (and the local Mesh URL override) never set;
 - failures captured: the schedule's retry policy and dead-letter queue, the on-failure destination;
@@ -87,12 +88,15 @@ EXPECTED = {
     ),
 }
 # Item-level narrowing (dynamodb:LeadingKeys = the partition key) of a function's table grants: action ->
-# the key patterns it may touch. link-token only ever updates or deletes its own idempotency records.
+# the key patterns it may touch. link-token reads and puts transfers, checkouts, order pointers and its
+# idempotency records; it updates only checkouts (an attempt appended, a cancel) and idempotency records,
+# and deletes only idempotency records. Its transactions are Put + Put (a checkout and its order's
+# pointer) and Put + Update (an attempt's transfer and its checkout): no ConditionCheck.
 EXPECTED_LEADING_KEYS = {
     "LinkTokenFunction": {
-        "dynamodb:GetItem": {"TRANSFER#*", "IDEMPOTENCY#*"},
-        "dynamodb:PutItem": {"TRANSFER#*", "IDEMPOTENCY#*"},
-        "dynamodb:UpdateItem": {"IDEMPOTENCY#*"},
+        "dynamodb:GetItem": {"TRANSFER#*", "IDEMPOTENCY#*", "CHECKOUT#*", "ORDER#*"},
+        "dynamodb:PutItem": {"TRANSFER#*", "IDEMPOTENCY#*", "CHECKOUT#*", "ORDER#*"},
+        "dynamodb:UpdateItem": {"CHECKOUT#*", "IDEMPOTENCY#*"},
         "dynamodb:DeleteItem": {"IDEMPOTENCY#*"},
     },
     "WebhookFunction": {},
@@ -344,13 +348,18 @@ class Template(unittest.TestCase):
 
     # ------------------------------------------------------------ the API
 
-    def test_jwt_authorizer_on_every_route(self):
+    # The merchant's server calls these (SigV4-signed, IAM authorization); shoppers call the rest (JWT).
+    MERCHANT_ROUTES = {("post", "/checkouts"), ("get", "/checkouts"), ("get", "/checkouts/{checkoutId}"),
+                       ("post", "/checkouts/{checkoutId}/cancel")}
+
+    def test_an_authorizer_on_every_route_iam_for_the_merchant_jwt_for_shoppers(self):
         apis = {k for k, v in self.res.items() if v["Type"] in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")}
         self.assertEqual(apis, {"HttpApi"})
         for k, v in self.res.items():
             self.assertFalse(v["Type"].startswith("AWS::ApiGateway"), f"{k}: routes only through HttpApi events")
         auth = self.fn("HttpApi")["Auth"]
         self.assertEqual(auth["DefaultAuthorizer"], "JwtAuthorizer")
+        self.assertIs(auth["EnableIamAuthorizer"], True)
         jwt = auth["Authorizers"]["JwtAuthorizer"]
         self.assertEqual(jwt["JwtConfiguration"], {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}})
         self.assertEqual(jwt["IdentitySource"], "$request.header.Authorization")
@@ -362,22 +371,35 @@ class Template(unittest.TestCase):
                         self.assertEqual(ev["Type"], "HttpApi")
                         self.assertEqual(name, "LinkTokenFunction")
                         self.assertEqual(ev["Properties"].get("ApiId"), {"Ref": "HttpApi"}, "no implicit API")
-                        self.assertEqual(ev["Properties"]["Auth"]["Authorizer"], "JwtAuthorizer")
-                        routes.add((ev["Properties"]["Method"].lower(), ev["Properties"]["Path"]))
+                        route = (ev["Properties"]["Method"].lower(), ev["Properties"]["Path"])
+                        expected = "AWS_IAM" if route in self.MERCHANT_ROUTES else "JwtAuthorizer"
+                        self.assertEqual(ev["Properties"]["Auth"], {"Authorizer": expected})
+                        routes.add(route)
+        self.assertTrue(self.MERCHANT_ROUTES <= routes, "every checkout route is deployed")
         # After the transform: every operation of the deployed API carries the JWT authorizer.
         body = self.out["Resources"]["HttpApi"]["Properties"]["Body"]
-        self.assertEqual(body["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]["type"], "jwt")
+        schemes = body["components"]["securitySchemes"]
+        self.assertEqual(schemes["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]["type"], "jwt")
+        self.assertEqual(schemes["AWS_IAM"]["x-amazon-apigateway-authtype"], "awsSigv4")
         deployed = set()
         for path, ops in body["paths"].items():
             for method, op in ops.items():
                 deployed.add((method, path))
                 with self.subTest(route=f"{method} {path}"):
                     self.assertNotIn(method, ("x-amazon-apigateway-any-method", "any"))
-                    self.assertEqual([list(s) for s in op["security"]], [["JwtAuthorizer"]])
+                    expected = "AWS_IAM" if (method, path) in self.MERCHANT_ROUTES else "JwtAuthorizer"
+                    self.assertEqual([list(s) for s in op["security"]], [[expected]])
         self.assertEqual(deployed, routes)
         openapi = json.loads((ROOT / "functions/link-token/openapi.json").read_text())
         documented = {(m, p) for p, ops in openapi["paths"].items() for m in ops if m in ("get", "post", "put", "patch", "delete")}
         self.assertEqual(routes, documented, "the API's routes are the ones functions/link-token/openapi.json describes")
+        # The document says the same: the merchant's SigV4 scheme on the checkout routes, the JWT elsewhere.
+        for path, ops in openapi["paths"].items():
+            for method, op in ops.items():
+                with self.subTest(documented=f"{method} {path}"):
+                    scheme = "merchantIam" if (method, path) in self.MERCHANT_ROUTES else "jwt"
+                    self.assertEqual(op.get("security", openapi["security"]), [{scheme: []}])
+        self.assertEqual(openapi["components"]["securitySchemes"]["merchantIam"]["x-amazon-apigateway-authtype"], "awsSigv4")
 
     def test_cors_and_throttling(self):
         api = self.fn("HttpApi")
@@ -447,11 +469,13 @@ class Template(unittest.TestCase):
         self.assertEqual(props["TimeToLiveSpecification"], {"AttributeName": "expires_at", "Enabled": True})
         self.assertEqual(props["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}])
         gsis = {g["IndexName"]: g for g in props["GlobalSecondaryIndexes"]}
-        self.assertEqual(set(gsis), {"by-user", "open-transfers"})
-        for name, hash_key in (("by-user", "user_id"), ("open-transfers", "open_shard")):
+        self.assertEqual(set(gsis), {"by-user", "open-transfers", "open-checkouts"})
+        for name, hash_key, range_key in (("by-user", "user_id", "created_at"),
+                                          ("open-transfers", "open_shard", "created_at"),
+                                          ("open-checkouts", "checkout_shard", "expires_at_ms")):
             self.assertEqual(set(gsis[name]), {"IndexName", "KeySchema", "Projection"})
             self.assertEqual(gsis[name]["KeySchema"], [{"AttributeName": hash_key, "KeyType": "HASH"},
-                                                       {"AttributeName": "created_at", "KeyType": "RANGE"}])
+                                                       {"AttributeName": range_key, "KeyType": "RANGE"}])
             self.assertEqual(gsis[name]["Projection"], {"ProjectionType": "ALL"})
 
     def test_table_is_what_the_local_bootstrap_creates(self):
@@ -553,6 +577,11 @@ class Template(unittest.TestCase):
         outputs = self.t["Outputs"]
         self.assertEqual(outputs["WebhookUrl"]["Value"], {"Fn::GetAtt": ["WebhookFunctionUrl", "FunctionUrl"]})
         self.assertIn("${HttpApi}", outputs["ApiUrl"]["Value"]["Fn::Sub"])
+        # What a merchant's role needs to call the checkout routes, and nothing wider (the /checkouts paths
+        # of this API's default stage, any method).
+        self.assertEqual(outputs["CheckoutsInvokeArn"]["Value"], {"Fn::Sub": (
+            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/$default/*/checkouts*")})
+        self.assertTrue(all(path.startswith("/checkouts") for _, path in self.MERCHANT_ROUTES))
         self.assertEqual(outputs["TransfersTableName"]["Value"], {"Ref": "TransfersTable"})
         self.assertEqual(outputs["MeshSecretArn"]["Value"], SECRET)
         self.assertEqual(self.t["Globals"]["Function"]["Environment"]["Variables"]["MESH_SECRET_ID"], SECRET)

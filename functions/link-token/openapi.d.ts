@@ -13,7 +13,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Mint a Mesh Link token for the signed-in user and record the pending transfer */
+        /**
+         * Mint a Mesh Link token for the signed-in user and record the pending transfer (payment mode: an attempt to pay a checkout)
+         * @description Payment mode (`TRANSFER_TYPE=payment`, the default): the body names the checkout (`checkoutId`, optionally `symbol` and `network`); its price, order and assets are used, and `amountInFiat` or `orderId` in the body is refused (400 `set_by_checkout`). Deposit mode (`TRANSFER_TYPE=deposit`): the user chooses `amountInFiat`; `checkoutId` is refused (400 `checkout_not_allowed`).
+         */
         post: operations["createLinkToken"];
         delete?: never;
         options?: never;
@@ -55,14 +58,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/checkouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The order's current checkout */
+        get: operations["findCheckout"];
+        put?: never;
+        /**
+         * The merchant's server opens a checkout: the order's price, bound to one shopper
+         * @description Idempotent per order: while the order's checkout is open or settled, the same request (same price, currency and shopper) answers it with 200, a different one 409 `order_conflict`. An expired or canceled checkout is replaced by a new one (201). The checkout expires `expiresInSeconds` after creation (reconcile closes it as `expired` once Mesh confirms none of its attempts exists). An open checkout past its expiresAt is still the order's checkout (answered as it is) until reconcile has closed it, since a link token minted before then may still be paid.
+         */
+        post: operations["createCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/checkouts/{checkoutId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One checkout: its status, whether it is safe to fulfil, what a human must look at */
+        get: operations["getCheckout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/checkouts/{checkoutId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close an open or processing checkout as canceled (a payment that succeeds later is flagged late) */
+        post: operations["cancelCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         LinkTokenRequest: {
-            /** @description USD, a JSON number (not a string), at most 2 decimals, within the deployment's bounds: MIN_AMOUNT_FIAT and MAX_AMOUNT_FIAT (template parameters MinAmountFiat and MaxAmountFiat), 1 and 10000 unless configured; outside them, or with more than 2 decimals, the answer is 400 invalid_amount */
+            /** @description Deposit mode only (payment mode: 400 set_by_checkout). USD, a JSON number (not a string), at most 2 decimals, within the deployment's bounds: MIN_AMOUNT_FIAT and MAX_AMOUNT_FIAT (template parameters MinAmountFiat and MaxAmountFiat), 1 and 10000 unless configured; outside them, or with more than 2 decimals, the answer is 400 invalid_amount */
             amountInFiat?: number;
-            /** @description narrow to configured destinations with this ticker */
+            /** @description narrow to configured destinations with this ticker (payment mode: among the checkout's assets) */
             symbol?: string;
             /** @description narrow to configured destinations on this network (name or Mesh id) */
             network?: string;
@@ -73,8 +131,10 @@ export interface components {
             integrationId?: string;
             /** @description also return a Mesh Paylink URL */
             paylink?: boolean;
-            /** @description the merchant's own reference, stored */
+            /** @description Deposit mode only (payment mode: the checkout's order; 400 set_by_checkout): the merchant's own reference, stored */
             orderId?: string;
+            /** @description Payment mode (required): the checkout to pay, as the merchant's server created it for this user; another user's is 404. Deposit mode: 400 checkout_not_allowed */
+            checkoutId?: string;
         };
         LinkToken: {
             transactionId: string;
@@ -95,19 +155,25 @@ export interface components {
             address: string;
         };
         Received: {
+            /** @description exact decimal, in the token */
             amount?: string;
             token?: string;
             chain?: string;
             address?: string;
+            /** @description Mesh's value of what arrived, in USD (exact decimal); from Mesh's transfers API, not webhooks */
+            amountInFiat?: string;
         };
         Transfer: {
             transactionId: string;
-            /** @enum {string} */
-            status: "created" | "pending" | "succeeded" | "failed";
+            /**
+             * @description abandoned: the link token lapsed unused and Mesh knows no transfer for it
+             * @enum {string}
+             */
+            status: "created" | "abandoned" | "pending" | "succeeded" | "failed";
             /** @enum {string} */
             refund?: "pending" | "succeeded";
             orderId?: string;
-            /** @description exact decimal */
+            /** @description exact decimal: the price asked (payment mode: the checkout's) */
             amountInFiat?: string;
             offered: components["schemas"]["Destination"][];
             received?: components["schemas"]["Received"];
@@ -126,6 +192,7 @@ export interface components {
                  */
                 flaggedAt: number;
             };
+            checkout?: components["schemas"]["CheckoutSummary"];
             /** Format: int64 */
             createdAt: number;
             /** Format: int64 */
@@ -135,9 +202,88 @@ export interface components {
             items: components["schemas"]["Transfer"][];
             nextCursor: string | null;
         };
+        CheckoutRequest: {
+            /** @description your order system's id of the order (printable characters): one current checkout per order */
+            orderId: string;
+            /** @description the price in USD, more than 0, at most 2 decimals, at most the deployment's MAX_AMOUNT_FIAT (10000 unless configured): a JSON number read exactly as written, or a string such as "49.99"; otherwise 400 invalid_amount */
+            amountInFiat: number | string;
+            /**
+             * @description only USD (Mesh prices in USD); otherwise 400 unsupported_currency
+             * @default USD
+             * @enum {string}
+             */
+            currency: "USD";
+            /** @description the shopper allowed to pay: their JWT's sub, as your identity provider issues it */
+            userId: string;
+            /** @description symbols the shopper may pay with, among the configured destinations' (otherwise 400 unknown_asset); absent or empty: all of them */
+            assets?: string[];
+            /**
+             * @description how long the checkout takes new payments
+             * @default 1800
+             */
+            expiresInSeconds: number;
+            /** @description yours, echoed back: at most 20 string values, keys of 1 to 40 characters */
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * @description open → processing (an attempt is pending at Mesh) → paid (the value received is the price within 1 %) | underpaid | overpaid; or expired | canceled. The last five never change.
+         * @enum {string}
+         */
+        CheckoutStatus: "open" | "processing" | "paid" | "underpaid" | "overpaid" | "expired" | "canceled";
+        Checkout: {
+            checkoutId: string;
+            orderId: string;
+            status: components["schemas"]["CheckoutStatus"];
+            /** @description the price, exact decimal */
+            amountInFiat: string;
+            /** @enum {string} */
+            currency: "USD";
+            /** @description the shopper: the userId given, or, for one that looks like an e-mail address or phone number or is longer than 50 characters, the stable hash that stands for it (never sent to Mesh as given) */
+            userId: string;
+            /** @description empty: every configured asset */
+            assets: string[];
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description transactionId of every link token minted for it, oldest first */
+            attempts: string[];
+            /** @description the value received in USD (exact decimal), from Mesh's figures, once settled */
+            receivedInFiat: string | null;
+            /** @description the attempt (transactionId) that settled it */
+            settledBy: string | null;
+            /** @description what a human must look at: paid to another destination, by another user, twice, a contradiction from Mesh, after expiry or cancel, or not yet valued (unpriced) */
+            flags: ("wrong_destination" | "other_user" | "double_payment" | "conflict" | "late" | "unpriced")[];
+            /** @description flags is not empty */
+            reviewRequired: boolean;
+            /** @description paid in full, as Mesh reported it, and nothing for a human to look at first (a double payment does not block: it is a refund to make) */
+            safeToFulfil: boolean;
+            /**
+             * Format: int64
+             * @description Unix ms after which no new attempt is accepted
+             */
+            expiresAt: number;
+            /** Format: int64 */
+            createdAt: number;
+            /** Format: int64 */
+            updatedAt: number;
+            /**
+             * Format: int64
+             * @description when it was settled, expired or canceled
+             */
+            closedAt: number | null;
+        };
+        /** @description the checkout a transfer pays */
+        CheckoutSummary: {
+            checkoutId: string;
+            status: components["schemas"]["CheckoutStatus"];
+            safeToFulfil: boolean;
+            reviewRequired: boolean;
+        };
         Error: {
             /** @enum {string} */
-            code: "unauthenticated" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_parameter" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
+            code: "unauthenticated" | "merchant_only" | "route_not_found" | "method_not_allowed" | "invalid_json" | "unknown_field" | "invalid_field" | "invalid_parameter" | "invalid_amount" | "unknown_symbol" | "unknown_network" | "no_matching_destination" | "invalid_integration_id" | "invalid_order_id" | "missing_field" | "unsupported_currency" | "unknown_asset" | "set_by_checkout" | "checkout_required" | "checkout_not_allowed" | "order_conflict" | "checkout_closed" | "payment_received" | "too_many_attempts" | "invalid_idempotency_key" | "invalid_cursor" | "not_found" | "request_in_progress" | "idempotency_key_reused" | "mesh_rejected" | "mesh_unavailable" | "misconfigured" | "temporarily_unavailable";
             message: string;
         };
     };
@@ -174,7 +320,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkToken"];
                 };
             };
-            /** @description Malformed JSON, unknown field, amount out of range, unknown symbol or network */
+            /** @description Malformed JSON, unknown field, amount out of range, unknown symbol or network; set_by_checkout, checkout_required (payment mode), checkout_not_allowed (deposit mode) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -192,7 +338,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A request with this Idempotency-Key is in progress */
+            /** @description not_found: no such checkout, or another shopper's (payment mode) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description request_in_progress (a request with this Idempotency-Key is running), checkout_closed (the checkout is paid, underpaid, overpaid, expired or canceled), too_many_attempts */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -333,6 +488,286 @@ export interface operations {
                 };
             };
             /** @description Storage unavailable */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    findCheckout: {
+        parameters: {
+            query: {
+                orderId: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's current checkout */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            /** @description invalid_parameter: orderId missing or not 1-128 printable characters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No credentials (locally: no X-Local-Merchant header) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description merchant_only: a shopper's credentials (a JWT, or locally X-Local-User alone) on a merchant route. In AWS, API Gateway itself answers 403 to a request its IAM authorization refuses (unsigned, or a principal without execute-api:Invoke) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found: the order has no checkout */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Storage unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckoutRequest"];
+            };
+        };
+        responses: {
+            /** @description The order's checkout, asked for again with the same price, currency and shopper */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            /** @description Opened */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            /** @description invalid_json, unknown_field, invalid_field, missing_field, invalid_amount, invalid_order_id, unsupported_currency, unknown_asset; the message names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No credentials (locally: no X-Local-Merchant header) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description merchant_only: a shopper's credentials (a JWT, or locally X-Local-User alone) on a merchant route. In AWS, API Gateway itself answers 403 to a request its IAM authorization refuses (unsigned, or a principal without execute-api:Invoke) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description order_conflict: the order has an open or settled checkout with another price, currency or shopper */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Storage unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description chk_ and 32 hex digits */
+                checkoutId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkout */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            /** @description No credentials (locally: no X-Local-Merchant header) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description merchant_only: a shopper's credentials (a JWT, or locally X-Local-User alone) on a merchant route. In AWS, API Gateway itself answers 403 to a request its IAM authorization refuses (unsigned, or a principal without execute-api:Invoke) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Storage unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description chk_ and 32 hex digits */
+                checkoutId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Canceled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            /** @description No credentials (locally: no X-Local-Merchant header) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description merchant_only: a shopper's credentials (a JWT, or locally X-Local-User alone) on a merchant route. In AWS, API Gateway itself answers 403 to a request its IAM authorization refuses (unsigned, or a principal without execute-api:Invoke) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description checkout_closed: already paid, underpaid, overpaid, expired or canceled; payment_received: Mesh reported a payment succeeded that is still being valued (it settles, it cannot be canceled) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Storage unavailable; retry after Retry-After */
             503: {
                 headers: {
                     /** @description seconds to wait */

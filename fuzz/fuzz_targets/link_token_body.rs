@@ -1,5 +1,5 @@
-//! The body of `POST /link-tokens`, as the route reads it, then checked and built into the Mesh
-//! request as the service does. Nothing panics; a refused body is a 400 with a stable code; an
+//! The body of `POST /link-tokens`, as the route reads it, then checked (in the mode it is meant for)
+//! and built into the Mesh request as the service does. Nothing panics; a refused body is a 400 with a stable code; an
 //! accepted one is a JSON object (or nothing) with only the documented fields, its amount the number
 //! as written (a JSON number, never a string or a float's rounding), and whatever it says, the Mesh
 //! request pays only to configured destinations under the server's transaction id.
@@ -12,9 +12,10 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use shared::domain::ids::{TransactionId, UserId};
+use shared::mesh::TransferType;
 use std::collections::HashMap;
 
-const FIELDS: [&str; 6] = ["amountInFiat", "symbol", "network", "integrationId", "paylink", "orderId"];
+const FIELDS: [&str; 7] = ["amountInFiat", "symbol", "network", "integrationId", "paylink", "orderId", "checkoutId"];
 
 fn destinations() -> Vec<ResolvedDestination> {
     [
@@ -61,9 +62,17 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let policy = LinkPolicy::default();
+    // A body naming a checkout is checked as payment mode takes it (its price and order are the
+    // checkout's), any other as deposit mode (the user's amount).
+    let policy = match body.checkout_id {
+        Some(_) => LinkPolicy::default(),
+        None => LinkPolicy { transfer_type: TransferType::Deposit, ..LinkPolicy::default() },
+    };
     if validate(&body, &policy).is_err() {
         return;
+    }
+    if body.checkout_id.is_some() {
+        assert!(body.amount_in_fiat.is_none() && body.order_id.is_none(), "payment mode took a price or an order");
     }
     if let Some(amount) = body.amount_in_fiat {
         assert!(amount >= policy.min_amount_fiat && amount <= policy.max_amount_fiat, "{amount} passed");

@@ -8,7 +8,8 @@ use shared::domain::transfer::{
 };
 use shared::ingest::ingest;
 use shared::storage::{
-    DynamoTransferStore, EventRecord, MemoryTransferStore, StatusUpdate, StoreError, TransferChange, TransferStore,
+    CheckoutStore, DynamoTransferStore, EventRecord, MemoryTransferStore, StatusUpdate, StoreError, TransferChange,
+    TransferStore,
 };
 use shared::testkit;
 use std::sync::Arc;
@@ -44,14 +45,14 @@ fn update(status: TransferStatus, event_at: i64) -> StatusUpdate {
     }
 }
 
-async fn create_then_get_round_trips<S: TransferStore>(store: &S) {
+async fn create_then_get_round_trips<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-a", 1_000);
     store.create(&r).await.unwrap();
     assert_eq!(store.get(&r.transaction_id).await.unwrap(), Some(r.clone()));
     assert_eq!(store.get(&TransactionId::generate()).await.unwrap(), None);
 }
 
-async fn second_create_is_already_exists<S: TransferStore>(store: &S) {
+async fn second_create_is_already_exists<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-a", 1_000);
     store.create(&r).await.unwrap();
     let mut other = record("user-b", 2_000);
@@ -64,7 +65,7 @@ async fn second_create_is_already_exists<S: TransferStore>(store: &S) {
     );
 }
 
-async fn advance_moves_forward_and_records_details<S: TransferStore>(store: &S) {
+async fn advance_moves_forward_and_records_details<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-a", 1_000);
     store.create(&r).await.unwrap();
     let pending = store.advance(&r.transaction_id, &update(TransferStatus::Pending, 10)).await.unwrap();
@@ -77,6 +78,7 @@ async fn advance_moves_forward_and_records_details<S: TransferStore>(store: &S) 
         token: Some("USDC".into()),
         chain: Some("Base".into()),
         address: Some("0x1111111111111111111111111111111111111111".into()),
+        amount_in_fiat: None,
     });
     let succeeded = store.advance(&r.transaction_id, &done).await.unwrap();
     assert_eq!(succeeded.status, TransferStatus::Succeeded);
@@ -87,7 +89,7 @@ async fn advance_moves_forward_and_records_details<S: TransferStore>(store: &S) 
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap(), succeeded);
 }
 
-async fn regressions_and_conflicts_are_refused<S: TransferStore>(store: &S) {
+async fn regressions_and_conflicts_are_refused<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-a", 1_000);
     store.create(&r).await.unwrap();
     store.advance(&r.transaction_id, &update(TransferStatus::Succeeded, 50)).await.unwrap();
@@ -104,7 +106,7 @@ async fn regressions_and_conflicts_are_refused<S: TransferStore>(store: &S) {
     assert!(matches!(store.advance(&missing, &update(TransferStatus::Pending, 1)).await, Err(StoreError::NotFound)));
 }
 
-async fn same_status_orders_by_event_time<S: TransferStore>(store: &S) {
+async fn same_status_orders_by_event_time<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-a", 1_000);
     store.create(&r).await.unwrap();
     store.advance(&r.transaction_id, &update(TransferStatus::Pending, 100)).await.unwrap();
@@ -121,15 +123,20 @@ async fn same_status_orders_by_event_time<S: TransferStore>(store: &S) {
 }
 
 /// The store's condition must agree with the pure rule for every (from, to) pair.
-async fn condition_agrees_with_the_domain_rule<S: TransferStore>(store: &S) {
+async fn condition_agrees_with_the_domain_rule<S: TransferStore + CheckoutStore>(store: &S) {
     for from in TransferStatus::ALL {
         for to in [TransferStatus::Pending, TransferStatus::Succeeded, TransferStatus::Failed] {
             let r = record("user-m", 1_000);
             store.create(&r).await.unwrap();
             let mut last = None;
-            if from != TransferStatus::Created {
-                store.advance(&r.transaction_id, &update(from, 100)).await.unwrap();
-                last = Some(100);
+            match from {
+                TransferStatus::Created => {}
+                // Not a status Mesh reports: reconcile's own conditional write.
+                TransferStatus::Abandoned => store.abandon(&r.transaction_id, 1, 50).await.unwrap(),
+                _ => {
+                    store.advance(&r.transaction_id, &update(from, 100)).await.unwrap();
+                    last = Some(100);
+                }
             }
             let reported = ReportedStatus::parse(to.as_str());
             let expected = decide(&Progress { status: from, refund: None, last_event_at: last }, &reported, Some(200));
@@ -140,7 +147,7 @@ async fn condition_agrees_with_the_domain_rule<S: TransferStore>(store: &S) {
     }
 }
 
-async fn open_transfers_query<S: TransferStore>(store: &S) {
+async fn open_transfers_query<S: TransferStore + CheckoutStore>(store: &S) {
     // Far-future times keep this test's transfers apart from the other tests' in a shared table.
     let base = 9_000_000_000_000;
     let mut ids = Vec::new();
@@ -182,23 +189,23 @@ fn event(id: &str, now_ms: i64, expires_at: i64) -> EventRecord {
 
 const NOW_MS: i64 = 1_800_000_000_000;
 
-async fn events_are_recorded_once<S: TransferStore>(store: &S) {
+async fn events_are_recorded_once<S: TransferStore + CheckoutStore>(store: &S) {
     let id = format!("evt-{}", TransactionId::generate());
     let e = event(&id, NOW_MS, NOW_MS / 1000 + 3600);
-    store.record_event(&e, None).await.unwrap();
-    assert!(matches!(store.record_event(&e, None).await, Err(StoreError::DuplicateEvent)));
+    store.record_event(&e, None, None).await.unwrap();
+    assert!(matches!(store.record_event(&e, None, None).await, Err(StoreError::DuplicateEvent)));
     let held = store.get_event(&e.event_id, NOW_MS).await.unwrap();
     assert_eq!(held, Some(e));
 }
 
-async fn an_expired_event_record_counts_as_absent<S: TransferStore>(store: &S) {
+async fn an_expired_event_record_counts_as_absent<S: TransferStore + CheckoutStore>(store: &S) {
     let id = format!("evt-{}", TransactionId::generate());
     // Expired an hour ago but still present (TTL deletion lags).
-    store.record_event(&event(&id, NOW_MS - 7_200_000, NOW_MS / 1000 - 3600), None).await.unwrap();
-    store.record_event(&event(&id, NOW_MS, NOW_MS / 1000 + 3600), None).await.unwrap();
+    store.record_event(&event(&id, NOW_MS - 7_200_000, NOW_MS / 1000 - 3600), None, None).await.unwrap();
+    store.record_event(&event(&id, NOW_MS, NOW_MS / 1000 + 3600), None, None).await.unwrap();
 }
 
-async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
+async fn event_and_change_are_atomic<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-e", 1_000);
     store.create(&r).await.unwrap();
     let id = format!("evt-{}", TransactionId::generate());
@@ -209,16 +216,16 @@ async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
     };
     // A stale version: neither the event nor the change is written.
     let e = event(&id, NOW_MS, NOW_MS / 1000 + 3600);
-    assert!(matches!(store.record_event(&e, Some(&change(7))).await, Err(StoreError::VersionConflict)));
+    assert!(matches!(store.record_event(&e, Some(&change(7)), None).await, Err(StoreError::VersionConflict)));
     assert_eq!(store.get_event(&e.event_id, NOW_MS).await.unwrap(), None);
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 1);
     // The right version: both.
-    store.record_event(&e, Some(&change(1))).await.unwrap();
+    store.record_event(&e, Some(&change(1)), None).await.unwrap();
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
     assert_eq!((after.status, after.version), (TransferStatus::Pending, 2));
     assert!(store.get_event(&e.event_id, NOW_MS).await.unwrap().is_some());
     // A redelivery: refused as a duplicate, and the change is not applied again.
-    assert!(matches!(store.record_event(&e, Some(&change(2))).await, Err(StoreError::DuplicateEvent)));
+    assert!(matches!(store.record_event(&e, Some(&change(2)), None).await, Err(StoreError::DuplicateEvent)));
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 2);
     // A refund on its own track.
     let refund = TransferChange::Refund {
@@ -228,7 +235,7 @@ async fn event_and_change_are_atomic<S: TransferStore>(store: &S) {
         now: 99,
     };
     let e2 = event(&format!("{id}-r"), NOW_MS, NOW_MS / 1000 + 3600);
-    store.record_event(&e2, Some(&refund)).await.unwrap();
+    store.record_event(&e2, Some(&refund), None).await.unwrap();
     let after = store.get(&r.transaction_id).await.unwrap().unwrap();
     assert_eq!(
         (after.status, after.refund, after.version),
@@ -251,7 +258,7 @@ fn report(r: &TransferRecord, event_id: &str, status: &str, at: i64) -> Report {
 }
 
 /// Twenty concurrent deliveries of one event: exactly one applies, the rest are duplicates.
-async fn concurrent_duplicates_apply_once<S: TransferStore + 'static>(store: S) {
+async fn concurrent_duplicates_apply_once<S: TransferStore + CheckoutStore + 'static>(store: S) {
     let store = Arc::new(store);
     let r = record("user-c", 1_000);
     store.create(&r).await.unwrap();
@@ -273,7 +280,7 @@ async fn concurrent_duplicates_apply_once<S: TransferStore + 'static>(store: S) 
 }
 
 /// Any order of a transfer's events, with duplicates, ends in the same terminal state.
-async fn reordered_events_end_in_the_same_state<S: TransferStore>(store: &S) {
+async fn reordered_events_end_in_the_same_state<S: TransferStore + CheckoutStore>(store: &S) {
     let orders: [&[(&str, &str, i64)]; 3] = [
         &[("a", "Pending", 1), ("b", "Succeeded", 2), ("a", "Pending", 1)],
         &[("b", "Succeeded", 2), ("a", "Pending", 1), ("b", "Succeeded", 2)],
@@ -296,7 +303,7 @@ async fn reordered_events_end_in_the_same_state<S: TransferStore>(store: &S) {
 
 /// The other terminal status arriving later is never applied, but it leaves a flag on the transfer,
 /// written with its event record: where a human reading the transfer looks.
-async fn a_conflict_is_flagged_on_the_transfer_with_its_event<S: TransferStore>(store: &S) {
+async fn a_conflict_is_flagged_on_the_transfer_with_its_event<S: TransferStore + CheckoutStore>(store: &S) {
     let r = record("user-x", 1_000);
     store.create(&r).await.unwrap();
     let prefix = TransactionId::generate();
@@ -315,7 +322,7 @@ async fn a_conflict_is_flagged_on_the_transfer_with_its_event<S: TransferStore>(
     assert_eq!(store.get(&r.transaction_id).await.unwrap().unwrap().version, 3);
 }
 
-async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore>(store: &S) {
+async fn a_users_transfers_page_newest_first_and_only_theirs<S: TransferStore + CheckoutStore>(store: &S) {
     let alice = format!("alice-{}", &TransactionId::generate().as_str()[4..12]);
     let mut created = Vec::new();
     for i in 0..5 {

@@ -18,27 +18,35 @@ pub fn parse(bytes: &[u8]) -> Result<LinkTokenBody, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::InvalidJson);
     }
+    let mut body = LinkTokenBody::default();
+    for (field, value) in members(bytes, &FIELDS)? {
+        match field {
+            "amountInFiat" => body.amount_in_fiat = Some(number(&value, field, "a JSON number of USD")?),
+            _ => read_plain(field, &value, &mut body)?,
+        }
+    }
+    Ok(body)
+}
+
+/// A JSON object's members, each a field of `known` given once (an empty body has none); refusals
+/// name the field. Shared by every body this API reads.
+pub(crate) fn members(bytes: &[u8], known: &[&'static str]) -> Result<Vec<(&'static str, Box<RawValue>)>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(LinkTokenBody::default());
+        return Ok(Vec::new());
     }
     let Fields(fields) = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::NotAnObject,
         _ => ApiError::InvalidJson,
     })?;
-    let mut body = LinkTokenBody::default();
-    let mut seen = Vec::with_capacity(fields.len());
+    let mut seen: Vec<(&'static str, Box<RawValue>)> = Vec::with_capacity(fields.len());
     for (name, value) in fields {
-        let field = FIELDS.iter().copied().find(|f| *f == name).ok_or_else(|| ApiError::UnknownField(shown(&name)))?;
-        if seen.contains(&field) {
+        let field = known.iter().copied().find(|f| *f == name).ok_or_else(|| ApiError::UnknownField(shown(&name)))?;
+        if seen.iter().any(|(f, _)| *f == field) {
             return Err(ApiError::InvalidField { field, expected: "given once" });
         }
-        seen.push(field);
-        match field {
-            "amountInFiat" => body.amount_in_fiat = Some(amount(&value)?),
-            _ => read_plain(field, &value, &mut body)?,
-        }
+        seen.push((field, value));
     }
-    Ok(body)
+    Ok(seen)
 }
 
 /// Every field but the amount, from its JSON value.
@@ -54,6 +62,7 @@ fn read_plain(field: &'static str, raw: &RawValue, body: &mut LinkTokenBody) -> 
                 "symbol" => body.symbol = Some(text),
                 "network" => body.network = Some(text),
                 "integrationId" => body.integration_id = Some(text),
+                "checkoutId" => body.checkout_id = Some(text),
                 _ => body.order_id = Some(text),
             }
         }
@@ -62,12 +71,12 @@ fn read_plain(field: &'static str, raw: &RawValue, body: &mut LinkTokenBody) -> 
 }
 
 /// The properties of `LinkTokenRequest` in `openapi.json`.
-const FIELDS: [&str; 6] = ["amountInFiat", "symbol", "network", "integrationId", "paylink", "orderId"];
+const FIELDS: [&str; 7] = ["amountInFiat", "symbol", "network", "integrationId", "paylink", "orderId", "checkoutId"];
 
 /// A JSON number, read exactly: the digits as written (the raw text), never through a float, which
 /// would read `9.9999999999999999` as `10` and let it pass the two-decimals rule (found by fuzzing).
-fn amount(raw: &RawValue) -> Result<Decimal, ApiError> {
-    let invalid = ApiError::InvalidField { field: "amountInFiat", expected: "a JSON number of USD" };
+pub(crate) fn number(raw: &RawValue, field: &'static str, expected: &'static str) -> Result<Decimal, ApiError> {
+    let invalid = ApiError::InvalidField { field, expected };
     let text = raw.get();
     // Strings, booleans, null, arrays and objects start otherwise; the parser already checked the syntax.
     if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
@@ -77,7 +86,7 @@ fn amount(raw: &RawValue) -> Result<Decimal, ApiError> {
 }
 
 /// An unknown field's name as the answer repeats it: short, and printable.
-fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 

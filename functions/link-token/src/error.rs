@@ -9,6 +9,8 @@ use std::time::Duration;
 pub enum ApiError {
     #[error("no authenticated user")]
     Unauthenticated,
+    #[error("this route is for the merchant's server (IAM-signed), not for a shopper")]
+    MerchantOnly,
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -23,6 +25,22 @@ pub enum ApiError {
     InvalidField { field: &'static str, expected: &'static str },
     #[error("the query parameter {name} must be {expected}")]
     InvalidParameter { name: &'static str, expected: &'static str },
+    #[error("{0} is required")]
+    MissingField(&'static str),
+    #[error("amountInFiat must be more than 0 and at most {max} USD, with at most 2 decimals")]
+    InvalidPrice { max: rust_decimal::Decimal },
+    #[error("currency must be USD (the only fiat currency Mesh prices in)")]
+    UnsupportedCurrency,
+    #[error("assets: no configured destination has the symbol {0}")]
+    UnknownAsset(String),
+    #[error("orderId already has a checkout with another price, currency or shopper")]
+    OrderConflict,
+    #[error("the checkout is closed ({0})")]
+    CheckoutClosed(&'static str),
+    #[error("a payment for this checkout succeeded and is being valued: it settles, it cannot be canceled")]
+    PaymentReceived,
+    #[error("the checkout has had its {0} attempts: it takes no more")]
+    TooManyAttempts(usize),
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error("invalid Idempotency-Key")]
@@ -53,9 +71,14 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Unauthenticated => 401,
+            Self::MerchantOnly => 403,
             Self::RouteNotFound | Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::InProgress => 409,
+            Self::InProgress
+            | Self::OrderConflict
+            | Self::CheckoutClosed(_)
+            | Self::PaymentReceived
+            | Self::TooManyAttempts(_) => 409,
             Self::KeyReused => 422,
             Self::MeshRejected(_) => 502,
             Self::MeshUnavailable { .. } | Self::StoreUnavailable(_) | Self::SecretsUnavailable(_) => 503,
@@ -67,12 +90,21 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "unauthenticated",
+            Self::MerchantOnly => "merchant_only",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidJson | Self::NotAnObject => "invalid_json",
             Self::UnknownField(_) => "unknown_field",
             Self::InvalidField { .. } => "invalid_field",
             Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::MissingField(_) => "missing_field",
+            Self::InvalidPrice { .. } => "invalid_amount",
+            Self::UnsupportedCurrency => "unsupported_currency",
+            Self::UnknownAsset(_) => "unknown_asset",
+            Self::OrderConflict => "order_conflict",
+            Self::CheckoutClosed(_) => "checkout_closed",
+            Self::PaymentReceived => "payment_received",
+            Self::TooManyAttempts(_) => "too_many_attempts",
             Self::Link(e) => e.code(),
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::InvalidCursor => "invalid_cursor",
@@ -114,6 +146,7 @@ impl ApiError {
     #[cfg(test)]
     pub const CODES: &'static [&'static str] = &[
         "unauthenticated",
+        "merchant_only",
         "route_not_found",
         "method_not_allowed",
         "invalid_json",
@@ -126,6 +159,16 @@ impl ApiError {
         "no_matching_destination",
         "invalid_integration_id",
         "invalid_order_id",
+        "missing_field",
+        "unsupported_currency",
+        "unknown_asset",
+        "set_by_checkout",
+        "checkout_required",
+        "checkout_not_allowed",
+        "order_conflict",
+        "checkout_closed",
+        "payment_received",
+        "too_many_attempts",
         "invalid_idempotency_key",
         "invalid_cursor",
         "not_found",

@@ -1,9 +1,11 @@
-//! The link-token function: mints Mesh Link tokens with server-chosen destinations and lets a user
-//! read their own transfers.
+//! The link-token function: the merchant's server opens checkouts (priced orders); shoppers mint Mesh
+//! Link tokens to pay them, with server-chosen destinations, and read their own transfers.
 
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod checkout_body;
+pub mod checkouts;
 pub mod error;
 pub mod idempotency;
 pub mod link;
@@ -11,3 +13,4 @@ pub mod routes;
 pub mod service;
 #[cfg(test)]
 mod tests;
+pub mod view;

@@ -95,6 +95,9 @@ pub struct LinkTokenBody {
     pub paylink: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// Payment mode: the checkout to pay; its price, order and assets replace what a body could say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +114,13 @@ pub enum LinkError {
     InvalidIntegrationId,
     #[error("orderId must be 1-128 printable characters")]
     InvalidOrderId,
+    /// Payment mode: the price and the order are the checkout's, never the browser's.
+    #[error("{0} is set by the checkout; send only checkoutId (and optionally symbol, network)")]
+    SetByCheckout(&'static str),
+    #[error("checkoutId is required: payments pay a checkout the merchant's server created")]
+    CheckoutRequired,
+    #[error("checkoutId is not accepted in deposit mode, where the user chooses the amount")]
+    CheckoutNotAllowed,
 }
 
 impl LinkError {
@@ -122,6 +132,9 @@ impl LinkError {
             Self::NoMatchingDestination => "no_matching_destination",
             Self::InvalidIntegrationId => "invalid_integration_id",
             Self::InvalidOrderId => "invalid_order_id",
+            Self::SetByCheckout(_) => "set_by_checkout",
+            Self::CheckoutRequired => "checkout_required",
+            Self::CheckoutNotAllowed => "checkout_not_allowed",
         }
     }
 }
@@ -234,8 +247,24 @@ pub fn select(
     })
 }
 
-/// Checks the body's own fields against the policy.
+/// Checks the body's own fields against the policy: in payment mode a checkout sets the price and the
+/// order, in deposit mode the user chooses the amount and there is no checkout.
 pub fn validate(body: &LinkTokenBody, policy: &LinkPolicy) -> Result<(), LinkError> {
+    if policy.transfer_type == TransferType::Deposit {
+        if body.checkout_id.is_some() {
+            return Err(LinkError::CheckoutNotAllowed);
+        }
+    } else {
+        if body.amount_in_fiat.is_some() {
+            return Err(LinkError::SetByCheckout("amountInFiat"));
+        }
+        if body.order_id.is_some() {
+            return Err(LinkError::SetByCheckout("orderId"));
+        }
+        if body.checkout_id.is_none() {
+            return Err(LinkError::CheckoutRequired);
+        }
+    }
     if let Some(amount) = body.amount_in_fiat
         && (amount < policy.min_amount_fiat || amount > policy.max_amount_fiat || amount.normalize().scale() > 2)
     {
@@ -386,7 +415,7 @@ mod tests {
 
     #[test]
     fn amounts_and_fields_are_validated_against_the_policy() {
-        let p = LinkPolicy::default();
+        let p = LinkPolicy { transfer_type: TransferType::Deposit, ..LinkPolicy::default() };
         let with_amount = |a: &str| LinkTokenBody { amount_in_fiat: Some(a.parse().unwrap()), ..Default::default() };
         assert!(validate(&with_amount("1"), &p).is_ok());
         assert!(validate(&with_amount("10000.00"), &p).is_ok());
@@ -397,6 +426,21 @@ mod tests {
         assert_eq!(validate(&bad_integration, &p).unwrap_err(), LinkError::InvalidIntegrationId);
         let bad_order = LinkTokenBody { order_id: Some("a\u{0}b".into()), ..Default::default() };
         assert_eq!(validate(&bad_order, &p).unwrap_err(), LinkError::InvalidOrderId);
+        let checkout = LinkTokenBody { checkout_id: Some("chk_1".into()), ..Default::default() };
+        assert_eq!(validate(&checkout, &p).unwrap_err().code(), "checkout_not_allowed");
+    }
+
+    #[test]
+    fn in_payment_mode_the_checkout_sets_price_and_order() {
+        let p = LinkPolicy::default();
+        let checkout = || LinkTokenBody { checkout_id: Some("chk_1".into()), ..Default::default() };
+        assert_eq!(validate(&checkout(), &p), Ok(()));
+        let priced = LinkTokenBody { amount_in_fiat: Some(Decimal::ONE), ..checkout() };
+        assert_eq!(validate(&priced, &p).unwrap_err(), LinkError::SetByCheckout("amountInFiat"));
+        let ordered = LinkTokenBody { order_id: Some("order-1".into()), ..checkout() };
+        assert_eq!(validate(&ordered, &p).unwrap_err(), LinkError::SetByCheckout("orderId"));
+        assert_eq!(validate(&LinkTokenBody::default(), &p).unwrap_err().code(), "checkout_required");
+        assert!(LinkError::SetByCheckout("orderId").to_string().starts_with("orderId "), "the message names the field");
     }
 
     #[test]

@@ -1,20 +1,21 @@
-//! The link-token use cases over narrow ports: mint a token (idempotently), read one transfer, list a
-//! user's transfers. HTTP stays in `handler.rs`.
+//! The shopper's use cases over narrow ports: mint a token (idempotently), in payment mode for a
+//! checkout, read one transfer, list a user's transfers. The merchant's are in `checkouts`; HTTP stays
+//! in `routes`.
 
 use crate::error::ApiError;
 use crate::idempotency::{self, Begin, IdempotencyStore, Window};
 use crate::link::{self, LinkPolicy, LinkTokenBody, ResolvedDestination};
+use crate::view::{CheckoutSummary, TransferView};
 use serde::Serialize;
-use serde_json::Value;
-use shared::domain::ids::{TransactionId, UserId};
-use shared::domain::transfer::{
-    Conflict, Mismatch, OfferedDestination, Received, RefundStatus, TransferRecord, TransferStatus,
-};
+use shared::domain::checkout::{CheckoutRecord, MAX_ATTEMPTS, Refusal};
+use shared::domain::ids::{CheckoutId, TransactionId, UserId};
+use shared::domain::transfer::{OfferedDestination, TransferRecord};
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::config::Destinations;
 use shared::runtime::deadline::FunctionTimeout;
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
-use shared::storage::{PageCursor, StoreError, TransferStore};
+use shared::storage::{CheckoutStore, PageCursor, StoreError, TransferStore};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -24,6 +25,8 @@ pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 1000;
 /// How long Mesh's network list is trusted before it is fetched again.
 const NETWORKS_TTL: Duration = Duration::from_secs(3600);
 pub const MAX_PAGE: usize = 50;
+/// How often an attempt is written again after its checkout moved (each time re-read and re-checked).
+const ATTEMPT_WRITES: usize = 5;
 /// The function's `Timeout` in `template.yaml`: how long a request holds its Idempotency-Key when the
 /// runtime gives no usable deadline.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(25);
@@ -52,82 +55,7 @@ pub struct Minted {
     pub expires_at: i64,
 }
 
-/// A transfer as its user sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TransferView {
-    pub transaction_id: String,
-    pub status: TransferStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund: Option<RefundStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_in_fiat: Option<rust_decimal::Decimal>,
-    pub offered: Vec<OfferedView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub received: Option<Received>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tx_hash: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mismatches: Vec<Mismatch>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<ConflictView>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// Mesh reported the other terminal status after `status` was final: not applied, shown so the merchant
-/// can look into it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConflictView {
-    pub reported_status: TransferStatus,
-    pub flagged_at: i64,
-}
-
-impl From<Conflict> for ConflictView {
-    fn from(c: Conflict) -> Self {
-        Self { reported_status: c.reported, flagged_at: c.flagged_at }
-    }
-}
-
-/// A destination as the API shows it (camelCase like the rest of the API).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OfferedView {
-    pub symbol: String,
-    pub network_id: String,
-    pub network_name: String,
-    pub address: String,
-}
-
-impl From<OfferedDestination> for OfferedView {
-    fn from(d: OfferedDestination) -> Self {
-        Self { symbol: d.symbol, network_id: d.network_id, network_name: d.network_name, address: d.address }
-    }
-}
-
-impl From<TransferRecord> for TransferView {
-    fn from(r: TransferRecord) -> Self {
-        Self {
-            transaction_id: r.transaction_id.to_string(),
-            status: r.status,
-            refund: r.refund,
-            order_id: r.order_id,
-            amount_in_fiat: r.expected_amount_fiat,
-            offered: r.offered.into_iter().map(OfferedView::from).collect(),
-            received: r.received,
-            tx_hash: r.tx_hash,
-            mismatches: r.mismatches,
-            conflict: r.conflict.map(ConflictView::from),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.to_string())
 }
 
@@ -157,7 +85,7 @@ fn mesh_error(e: MeshError) -> ApiError {
     }
 }
 
-impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K> {
+impl<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K> {
     pub fn new(
         store: S,
         idempotency: I,
@@ -217,11 +145,32 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
 
     async fn mint(&self, user: &UserId, body: &LinkTokenBody, now_ms: i64) -> Result<Minted, ApiError> {
         link::validate(body, &self.policy)?;
+        let checkout = match &body.checkout_id {
+            Some(id) => Some(self.payable_checkout(id, user, now_ms).await?),
+            None => None,
+        };
         let secrets = self.secrets.get().await.map_err(secrets_error)?;
         let resolved = self.resolved_destinations(&secrets).await?;
-        let chosen = link::select(&resolved, body.symbol.as_deref(), body.network.as_deref())?;
+        let allowed: Vec<ResolvedDestination> = match &checkout {
+            Some(c) if !c.assets.is_empty() => resolved
+                .iter()
+                .filter(|d| c.assets.iter().any(|a| a.eq_ignore_ascii_case(&d.symbol)))
+                .cloned()
+                .collect(),
+            _ => resolved.to_vec(),
+        };
+        let chosen = link::select(&allowed, body.symbol.as_deref(), body.network.as_deref())?;
+        // The checkout's price and order, never the browser's (`validate` refused them in the body).
+        let body = match &checkout {
+            Some(c) => LinkTokenBody {
+                amount_in_fiat: Some(c.amount_in_fiat),
+                order_id: Some(c.order_id.to_string()),
+                ..body.clone()
+            },
+            None => body.clone(),
+        };
         let transaction_id = TransactionId::generate();
-        let request = link::build(user, body, &chosen, &self.policy, &transaction_id);
+        let request = link::build(user, &body, &chosen, &self.policy, &transaction_id);
 
         let started = Instant::now();
         let result = match self.mesh.create_link_token(&secrets, &request).await {
@@ -239,19 +188,62 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
         record.order_id = body.order_id.clone();
         record.expected_amount_fiat = body.amount_in_fiat;
         record.offered = chosen.iter().map(OfferedDestination::from).collect();
-        self.store.create(&record).await.map_err(store_error)?;
+        match checkout {
+            Some(c) => self.record_attempt(&mut record, c, user, now_ms).await?,
+            None => self.store.create(&record).await.map_err(store_error)?,
+        }
 
         let paylink = token.payment_link.is_some();
         metrics::counter!("LinkTokensMinted", "TransferType" => self.policy.transfer_type.as_str().to_string(),
             "Paylink" => if paylink { "true" } else { "false" })
         .increment(1);
-        tracing::info!(transaction_id = %transaction_id, destinations = chosen.len(), paylink, "link token minted");
+        tracing::info!(transaction_id = %transaction_id, checkout_id = record.checkout_id.as_ref().map(|c| c.as_str()),
+            destinations = chosen.len(), paylink, "link token minted");
         Ok(Minted {
             transaction_id: transaction_id.to_string(),
             link_token: token.link_token,
             payment_link: token.payment_link,
             expires_at: now_ms + TOKEN_LIFETIME_MS,
         })
+    }
+
+    /// The checkout `raw_id` if `user` may pay it now. Another shopper's is indistinguishable from an
+    /// unknown one (404), so checkout ids cannot be probed.
+    async fn payable_checkout(&self, raw_id: &str, user: &UserId, now_ms: i64) -> Result<CheckoutRecord, ApiError> {
+        let id = CheckoutId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
+        let checkout = match self.store.get_checkout(&id).await.map_err(store_error)? {
+            Some(c) if &c.shopper == user => c,
+            _ => return Err(ApiError::NotFound),
+        };
+        checkout.accepts_attempt(now_ms).map_err(|refusal| match refusal {
+            Refusal::Closed(status) => ApiError::CheckoutClosed(status.as_str()),
+            Refusal::Expired => ApiError::CheckoutClosed("expired"),
+            Refusal::TooManyAttempts => ApiError::TooManyAttempts(MAX_ATTEMPTS),
+        })?;
+        Ok(checkout)
+    }
+
+    /// Records the attempt's transfer and appends it to the checkout in one transaction, on the version
+    /// read. When the checkout moved meanwhile (another attempt, a webhook, a cancel) it is read again
+    /// and must still take the attempt; the token minted for a checkout that closed is never handed out.
+    async fn record_attempt(
+        &self,
+        record: &mut TransferRecord,
+        mut checkout: CheckoutRecord,
+        user: &UserId,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        record.checkout_id = Some(checkout.checkout_id.clone());
+        for _ in 0..ATTEMPT_WRITES {
+            match self.store.create_attempt(record, &checkout.checkout_id, checkout.version).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::VersionConflict) => {
+                    checkout = self.payable_checkout(checkout.checkout_id.as_str(), user, now_ms).await?;
+                }
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(ApiError::StoreUnavailable("the checkout kept changing while the attempt was recorded".into()))
     }
 
     /// The configured destinations with Mesh's network ids, fetched once per cold start and then
@@ -278,7 +270,15 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
     pub async fn get(&self, user: &UserId, raw_id: &str) -> Result<TransferView, ApiError> {
         let id = TransactionId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
         match self.store.get(&id).await.map_err(store_error)? {
-            Some(r) if &r.user_id == user => Ok(r.into()),
+            Some(r) if &r.user_id == user => {
+                let summary = match &r.checkout_id {
+                    Some(c) => {
+                        self.store.get_checkout(c).await.map_err(store_error)?.as_ref().map(CheckoutSummary::from)
+                    }
+                    None => None,
+                };
+                Ok(TransferView::new(r, summary))
+            }
             _ => Err(ApiError::NotFound),
         }
     }
@@ -300,11 +300,21 @@ impl<S: TransferStore, I: IdempotencyStore, K: SecretSource> LinkService<S, I, K
                 .ok_or(ApiError::InvalidParameter { name: "limit", expected: "a whole number from 1 to 50" })?,
         };
         let (records, next) = self.store.list_by_user(user, limit, cursor.as_ref()).await.map_err(store_error)?;
-        Ok((records.into_iter().map(TransferView::from).collect(), next.map(|c| c.encode())))
+        // One read per checkout on the page, however many of its attempts the page holds.
+        let mut summaries: HashMap<CheckoutId, Option<CheckoutSummary>> = HashMap::new();
+        for id in records.iter().filter_map(|r| r.checkout_id.as_ref()) {
+            if !summaries.contains_key(id) {
+                let checkout = self.store.get_checkout(id).await.map_err(store_error)?;
+                summaries.insert(id.clone(), checkout.as_ref().map(CheckoutSummary::from));
+            }
+        }
+        let views = records
+            .into_iter()
+            .map(|r| {
+                let summary = r.checkout_id.as_ref().and_then(|id| summaries.get(id).cloned().flatten());
+                TransferView::new(r, summary)
+            })
+            .collect();
+        Ok((views, next.map(|c| c.encode())))
     }
-}
-
-/// The JSON of a list page.
-pub fn page_json(items: Vec<TransferView>, next: Option<String>) -> Value {
-    serde_json::json!({ "items": items, "nextCursor": next })
 }

@@ -24,7 +24,7 @@ use shared::domain::time::now_millis;
 use shared::domain::transfer::{TransferRecord, TransferStatus};
 use shared::mesh::{HttpOptions, MeshClient};
 use shared::runtime::secrets::SecretCache;
-use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
+use shared::storage::{CheckoutStore, DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -91,7 +91,7 @@ async fn previous_run<L: LeaseStore>(leases: &L, cutoff_s: i64) -> Result<(), Bo
     Ok(())
 }
 
-async fn run_once<T: TransferStore, L: LeaseStore>(
+async fn run_once<T: TransferStore + CheckoutStore, L: LeaseStore>(
     store: &T,
     leases: &L,
     mesh: &MeshClient,

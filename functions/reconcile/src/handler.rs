@@ -7,7 +7,7 @@ use crate::summary::Summary;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use shared::runtime::secrets::SecretSource;
-use shared::storage::TransferStore;
+use shared::storage::{CheckoutStore, TransferStore};
 
 /// What the EventBridge Scheduler target delivers: its `Input` as-is, `{}` in the template
 /// (`events/aws/reconcile-schedule.json`). No field is read today; unknown ones are ignored so the
@@ -35,7 +35,7 @@ impl From<HandlerError> for Diagnostic {
 
 /// One scheduled run: maps the invocation's deadline and request id to a reconciliation run, logs its
 /// summary, records it as metrics and returns it. A run that found the lease held returns normally.
-pub async fn handle<T: TransferStore, L: LeaseStore, S: SecretSource>(
+pub async fn handle<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource>(
     reconciler: &Reconciler<'_, T, L, S>,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<Summary, HandlerError> {

@@ -155,6 +155,7 @@ pub fn report_from(model: &TransferModel) -> Option<(Report, String)> {
             token: model.symbol.clone(),
             chain: model.network_name.clone(),
             address: model.destination_address.clone(),
+            amount_in_fiat: model.destination_amount_in_fiat,
         },
     };
     Some((report, raw_status))

@@ -5,7 +5,7 @@ use crate::receive::{Accepted, Delivery, WebhookError, WebhookKeys, WebhookSetti
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::runtime::app::Deps;
-use shared::storage::TransferStore;
+use shared::storage::{CheckoutStore, TransferStore};
 use std::sync::Arc;
 
 /// Serves deliveries until the runtime stops: what a cold start built, shared by every invocation, and
@@ -27,7 +27,7 @@ pub async fn serve(deps: Deps, settings: WebhookSettings) -> Result<(), lambda_h
 /// Maps a function-URL request to one delivery and the result to Mesh's answer: 200 once the event
 /// is durable (or known), a JSON error with a stable `code` otherwise. Logs carry ids, never the
 /// body or the signature.
-pub async fn handle<S: TransferStore, K: WebhookKeys>(
+pub async fn handle<S: TransferStore + CheckoutStore, K: WebhookKeys>(
     store: &S,
     keys: &K,
     settings: &WebhookSettings,

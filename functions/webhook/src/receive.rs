@@ -11,7 +11,7 @@ use shared::mesh::WebhookEvent;
 use shared::mesh::signature::{Signature, SignatureError};
 use shared::runtime::config::{ConfigError, EnvSource};
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
-use shared::storage::{StoreError, TransferStore};
+use shared::storage::{CheckoutStore, StoreError, TransferStore};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -162,7 +162,7 @@ pub struct Accepted {
     pub outside_replay_window: bool,
 }
 
-pub async fn receive<S: TransferStore, K: WebhookKeys>(
+pub async fn receive<S: TransferStore + CheckoutStore, K: WebhookKeys>(
     store: &S,
     keys: &K,
     settings: &WebhookSettings,
@@ -212,6 +212,7 @@ pub async fn receive<S: TransferStore, K: WebhookKeys>(
             token: event.token.clone(),
             chain: event.chain.clone(),
             address: event.destination_address.clone(),
+            amount_in_fiat: None,
         },
     };
     let plan = ingest(store, &report, &event.transfer_status, now_ms).await.map_err(WebhookError::StoreUnavailable)?;

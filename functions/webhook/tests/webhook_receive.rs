@@ -298,8 +298,11 @@ impl CountingStore {
     }
 }
 
-use shared::domain::ids::EventId;
-use shared::storage::{EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange};
+use shared::domain::checkout::CheckoutRecord;
+use shared::domain::ids::{CheckoutId, EventId, OrderId};
+use shared::storage::{
+    CheckoutChange, CheckoutStore, EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange,
+};
 
 impl TransferStore for CountingStore {
     async fn create(&self, r: &TransferRecord) -> Result<(), StoreError> {
@@ -318,9 +321,18 @@ impl TransferStore for CountingStore {
         self.tick();
         self.inner.list_open(before, limit).await
     }
-    async fn record_event(&self, e: &EventRecord, c: Option<&TransferChange>) -> Result<(), StoreError> {
+    async fn record_event(
+        &self,
+        e: &EventRecord,
+        c: Option<&TransferChange>,
+        k: Option<&CheckoutChange>,
+    ) -> Result<(), StoreError> {
         self.tick();
-        self.inner.record_event(e, c).await
+        self.inner.record_event(e, c, k).await
+    }
+    async fn abandon(&self, id: &TransactionId, version: u64, now: i64) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.abandon(id, version, now).await
     }
     async fn get_event(&self, id: &EventId, now: i64) -> Result<Option<EventRecord>, StoreError> {
         self.tick();
@@ -338,6 +350,33 @@ impl TransferStore for CountingStore {
     async fn park(&self, reason: &str, body: &[u8], now: i64) -> Result<(), StoreError> {
         self.tick();
         self.inner.park(reason, body, now).await
+    }
+}
+
+impl CheckoutStore for CountingStore {
+    async fn open_checkout(&self, r: &CheckoutRecord, replacing: Option<&CheckoutId>) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.open_checkout(r, replacing).await
+    }
+    async fn get_checkout(&self, id: &CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
+        self.tick();
+        self.inner.get_checkout(id).await
+    }
+    async fn checkout_for_order(&self, order: &OrderId) -> Result<Option<CheckoutRecord>, StoreError> {
+        self.tick();
+        self.inner.checkout_for_order(order).await
+    }
+    async fn update_checkout(&self, c: &CheckoutChange) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.update_checkout(c).await
+    }
+    async fn create_attempt(&self, t: &TransferRecord, c: &CheckoutId, version: u64) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.create_attempt(t, c, version).await
+    }
+    async fn list_open_checkouts(&self, limit: usize) -> Result<Vec<CheckoutRecord>, StoreError> {
+        self.tick();
+        self.inner.list_open_checkouts(limit).await
     }
 }
 

@@ -93,6 +93,21 @@ id_type!(
     UserId, "user id", 50, printable
 );
 
+id_type!(
+    /// Our id of a checkout: `chk_` and 32 hex digits, unguessable.
+    CheckoutId, "checkout id", 64, id_char
+);
+id_type!(
+    /// The merchant's order id, as its order system names the order: any printable text.
+    OrderId, "order id", 128, printable
+);
+
+impl CheckoutId {
+    pub fn generate() -> Self {
+        Self(format!("chk_{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
 impl TransactionId {
     /// A fresh, unguessable id: `txn_` and 32 hex digits of a random UUID.
     pub fn generate() -> Self {

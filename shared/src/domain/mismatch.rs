@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 /// Tolerance on the amount received in a USD stablecoin against the fiat amount asked for.
 pub const AMOUNT_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 
-const USD_STABLECOINS: [&str; 6] = ["USDC", "USDT", "PYUSD", "USDP", "DAI", "FDUSD"];
+/// Tokens valued one to one in USD: their received amount is their value. Any other token is valued
+/// only by Mesh's own fiat figure (`Received::amount_in_fiat`), never by a guess.
+pub const USD_STABLECOINS: [&str; 6] = ["USDC", "USDT", "PYUSD", "USDP", "DAI", "FDUSD"];
 
 /// Compares what Mesh says arrived with what the link token offered and expected.
 pub fn check_received(record: &TransferRecord, report: &Report) -> Vec<Mismatch> {
@@ -105,6 +107,7 @@ pub(crate) mod fixtures {
                 token: Some(token.into()),
                 chain: Some(chain.into()),
                 address: Some(address.into()),
+                amount_in_fiat: None,
             },
         }
     }

@@ -1,7 +1,8 @@
-//! The transfer domain, pure: ids, the transfer record and its state machine, what Mesh reports and
-//! what became of it, the mismatch rules, time helpers. No I/O and no AWS, HTTP or Lambda type
+//! The payment domain, pure: ids, the transfer record and its state machine, the checkout and its
+//! settlement rules, what Mesh reports and what became of it, the mismatch rules, time helpers. No I/O and no AWS, HTTP or Lambda type
 //! (`tests/layers.rs` holds that); every other layer builds on this one.
 
+pub mod checkout;
 pub mod ids;
 pub mod mismatch;
 pub mod report;

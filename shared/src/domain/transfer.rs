@@ -2,30 +2,33 @@
 //! what Mesh reports may move it. No I/O here; the store encodes the same rules as DynamoDB
 //! conditions and its tests prove the two agree.
 
-use crate::domain::ids::{TransactionId, TransferId, UserId};
+use crate::domain::ids::{CheckoutId, TransactionId, TransferId, UserId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 /// Our view of a transfer. `Created`: a link token was minted, Mesh has not reported a transfer yet.
-/// `Pending`: Mesh reports it initiated. `Succeeded` and `Failed` are terminal and never change.
+/// `Abandoned`: its link token lapsed and Mesh, asked, knows no transfer for it; it leaves the open
+/// set, yet a late report from Mesh still moves it forward like `Created`. `Pending`: Mesh reports it
+/// initiated. `Succeeded` and `Failed` are terminal and never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferStatus {
     Created,
+    Abandoned,
     Pending,
     Succeeded,
     Failed,
 }
 
 impl TransferStatus {
-    pub const ALL: [TransferStatus; 4] = [Self::Created, Self::Pending, Self::Succeeded, Self::Failed];
+    pub const ALL: [TransferStatus; 5] = [Self::Created, Self::Abandoned, Self::Pending, Self::Succeeded, Self::Failed];
 
     /// Statuses only ever move to a higher rank. Both terminal statuses share the top rank, so one
     /// terminal status can never replace the other.
     pub fn rank(self) -> u8 {
         match self {
-            Self::Created => 0,
+            Self::Created | Self::Abandoned => 0,
             Self::Pending => 1,
             Self::Succeeded | Self::Failed => 2,
         }
@@ -35,9 +38,15 @@ impl TransferStatus {
         matches!(self, Self::Succeeded | Self::Failed)
     }
 
+    /// In the open set that reconcile watches: neither terminal nor abandoned.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Created | Self::Pending)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
+            Self::Abandoned => "abandoned",
             Self::Pending => "pending",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
@@ -175,6 +184,10 @@ pub struct Received {
     pub chain: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Mesh's own value of what arrived, in USD (`destinationAmountInFiat` of the transfers API;
+    /// webhooks carry none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_in_fiat: Option<Decimal>,
 }
 
 /// A difference between what arrived and what the link token offered and expected.
@@ -217,6 +230,9 @@ pub struct TransferRecord {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// The checkout this attempt pays, if any (payment mode); its settlement follows this transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_id: Option<CheckoutId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_amount_fiat: Option<Decimal>,
     #[serde(default)]
@@ -246,6 +262,7 @@ impl TransferRecord {
             last_event_at: None,
             version: 1,
             order_id: None,
+            checkout_id: None,
             expected_amount_fiat: None,
             offered: Vec::new(),
             mesh_transfer_id: None,
@@ -276,10 +293,13 @@ mod tests {
     #[test]
     fn canonical_transition_table() {
         use ReportedStatus as R;
-        let table: [(TransferStatus, ReportedStatus, Decision); 12] = [
+        let table: [(TransferStatus, ReportedStatus, Decision); 15] = [
             (Created, R::Pending, Advance(Pending)),
             (Created, R::Succeeded, Advance(Succeeded)),
             (Created, R::Failed, Advance(Failed)),
+            (Abandoned, R::Pending, Advance(Pending)),
+            (Abandoned, R::Succeeded, Advance(Succeeded)),
+            (Abandoned, R::Failed, Advance(Failed)),
             (Pending, R::Pending, Refresh),
             (Pending, R::Succeeded, Advance(Succeeded)),
             (Pending, R::Failed, Advance(Failed)),
@@ -365,7 +385,10 @@ mod tests {
         assert!(Pending.rank() < Succeeded.rank());
         assert_eq!(Succeeded.rank(), Failed.rank());
         assert!(Succeeded.is_terminal() && Failed.is_terminal());
-        assert!(!Created.is_terminal() && !Pending.is_terminal());
+        assert!(!Created.is_terminal() && !Pending.is_terminal() && !Abandoned.is_terminal());
+        assert_eq!(Abandoned.rank(), Created.rank());
+        assert!(Created.is_open() && Pending.is_open());
+        assert!(!Abandoned.is_open() && !Succeeded.is_open() && !Failed.is_open());
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub struct TransferModel {
     #[serde(default)]
     pub destination_amount: Option<Decimal>,
     #[serde(default)]
+    pub destination_amount_in_fiat: Option<Decimal>,
+    #[serde(default)]
     pub transfer_type: Option<TransferType>,
     #[serde(default)]
     pub is_fee_included: Option<bool>,

@@ -1,12 +1,18 @@
 //! Event records (`EVENT#<eventId>`, one per report, the deduplication record and the audit trail)
 //! and parked bodies (`PARKED#<sha256>`, the exact bytes as a binary attribute) in DynamoDB. An event
-//! is written together with the change it causes to its transfer, in one transaction.
+//! is written together with the change it causes to its transfer, and to the checkout that transfer
+//! pays, in one transaction.
 
 use crate::domain::ids::EventId;
+use crate::storage::checkouts::checkout_update;
 use crate::storage::sdk::{n, unavailable};
 use crate::storage::transfers::{FORWARD_ONLY, status_update_parts, transfer_key};
-use crate::storage::{DynamoTransferStore, EVENT_RETENTION_SECS, EventRecord, StoreError, TransferChange, parked_key};
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
+use crate::storage::{
+    CheckoutChange, DynamoTransferStore, EVENT_RETENTION_SECS, EventRecord, StoreError, TransferChange, parked_key,
+};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 const EVENT_PREFIX: &str = "EVENT#";
@@ -15,17 +21,25 @@ fn event_key(id: &EventId) -> String {
     format!("{EVENT_PREFIX}{id}")
 }
 
-/// A transaction's idempotency token (at most 36 characters): one per (event, version read), so a
+/// A transaction's idempotency token (at most 36 characters): one per (event, versions read), so a
 /// re-planned attempt after a lost race is a new request.
-fn request_token(event: &EventRecord, change: &TransferChange) -> String {
+fn request_token(event: &EventRecord, change: &TransferChange, checkout: Option<&CheckoutChange>) -> String {
     use sha2::Digest;
     let (_, version) = change.target();
-    let digest = sha2::Sha256::digest(format!("{}:{version}", event.event_id).as_bytes());
+    let checkout_version = checkout.map_or(0, |c| c.expected_version);
+    let digest = sha2::Sha256::digest(format!("{}:{version}:{checkout_version}", event.event_id).as_bytes());
     digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
 }
 
-fn reason_code(reasons: &[CancellationReason], i: usize) -> Option<&str> {
-    reasons.get(i).and_then(|r| r.code()).filter(|c| *c != "None")
+/// Why a transaction was cancelled, one code per item in order ("None" for an item that was fine);
+/// `None` when the failure was not a cancellation.
+pub(super) fn cancellation_codes<R>(e: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            Some(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect())
+        }
+        _ => None,
+    }
 }
 
 impl DynamoTransferStore {
@@ -47,7 +61,7 @@ impl DynamoTransferStore {
     fn change_update(&self, change: &TransferChange) -> Result<Update, StoreError> {
         let (id, expected_version, builder) = match change {
             TransferChange::Status { id, expected_version, update } => {
-                let parts = status_update_parts(update)?;
+                let parts = status_update_parts(id, update)?;
                 let b = Update::builder()
                     .update_expression(parts.expression)
                     .condition_expression(format!("version = :expected AND {FORWARD_ONLY}"))
@@ -92,6 +106,7 @@ impl DynamoTransferStore {
         &self,
         event: &EventRecord,
         change: Option<&TransferChange>,
+        checkout: Option<&CheckoutChange>,
     ) -> Result<(), StoreError> {
         let put = self.event_put(event)?;
         let Some(change) = change else {
@@ -112,32 +127,32 @@ impl DynamoTransferStore {
                 Err(e) => Err(unavailable(e)),
             };
         };
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             // The same token on the SDK's own retries makes an attempt that timed out after committing
             // come back as success, not as a cancelled duplicate (DynamoDB keeps tokens 10 minutes).
-            .client_request_token(request_token(event, change))
+            .client_request_token(request_token(event, change, checkout))
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(self.change_update(change)?).build())
-            .send()
-            .await;
-        match result {
+            .transact_items(TransactWriteItem::builder().update(self.change_update(change)?).build());
+        if let Some(checkout) = checkout {
+            request = request
+                .transact_items(TransactWriteItem::builder().update(checkout_update(&self.table, checkout)?).build());
+        }
+        match request.send().await {
             Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let reasons = c.cancellation_reasons();
-                    match (reason_code(reasons, 0), reason_code(reasons, 1)) {
-                        (Some("ConditionalCheckFailed"), _) => Err(StoreError::DuplicateEvent),
-                        (_, Some("ConditionalCheckFailed")) => Err(StoreError::VersionConflict),
-                        (a, b) => Err(StoreError::Unavailable(format!(
-                            "transaction cancelled: {}, {}",
-                            a.unwrap_or("None"),
-                            b.unwrap_or("None")
-                        ))),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes) => {
+                    let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                    if failed(0) {
+                        Err(StoreError::DuplicateEvent)
+                    } else if failed(1) || failed(2) {
+                        Err(StoreError::VersionConflict)
+                    } else {
+                        Err(StoreError::Unavailable(format!("transaction cancelled: {}", codes.join(", "))))
                     }
                 }
-                _ => Err(unavailable(e)),
+                None => Err(unavailable(e)),
             },
         }
     }

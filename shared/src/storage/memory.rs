@@ -1,9 +1,13 @@
 //! The store's contract in memory: the twin of the DynamoDB adapter for fast tests of code above the
 //! store. The contract tests run both, so the two cannot drift apart.
 
-use crate::domain::ids::{EventId, TransactionId, UserId};
-use crate::domain::transfer::TransferRecord;
-use crate::storage::{EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange, TransferStore, parked_key};
+use crate::domain::checkout::CheckoutRecord;
+use crate::domain::ids::{CheckoutId, EventId, OrderId, TransactionId, UserId};
+use crate::domain::transfer::{TransferRecord, TransferStatus};
+use crate::storage::{
+    CheckoutChange, CheckoutStore, EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange, TransferStore,
+    parked_key,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -40,6 +44,25 @@ pub struct MemoryTransferStore {
     items: Mutex<HashMap<TransactionId, TransferRecord>>,
     events: Mutex<HashMap<EventId, EventRecord>>,
     parked: Mutex<HashMap<String, String>>,
+    checkouts: Mutex<Checkouts>,
+}
+
+#[derive(Default)]
+struct Checkouts {
+    by_id: HashMap<CheckoutId, CheckoutRecord>,
+    by_order: HashMap<OrderId, CheckoutId>,
+}
+
+/// Applies a checkout change if it was computed from the version held (the DynamoDB condition).
+fn apply_checkout(checkouts: &mut Checkouts, change: &CheckoutChange, dry_run: bool) -> Result<(), StoreError> {
+    let current = checkouts.by_id.get_mut(&change.id).ok_or(StoreError::VersionConflict)?;
+    if current.version != change.expected_version {
+        return Err(StoreError::VersionConflict);
+    }
+    if !dry_run {
+        *current = current.clone().with_state(change.state.clone(), change.now);
+    }
+    Ok(())
 }
 
 impl MemoryTransferStore {
@@ -49,6 +72,10 @@ impl MemoryTransferStore {
 
     fn events(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, EventRecord>> {
         self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn checkouts(&self) -> std::sync::MutexGuard<'_, Checkouts> {
+        self.checkouts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Everything the store holds, to compare before and after a call (tests and fuzz targets).
@@ -87,23 +114,42 @@ impl TransferStore for MemoryTransferStore {
     }
 
     async fn list_open(&self, created_before: i64, limit: usize) -> Result<Vec<TransferRecord>, StoreError> {
-        let mut open: Vec<TransferRecord> = self
-            .items()
-            .values()
-            .filter(|r| !r.status.is_terminal() && r.created_at < created_before)
-            .cloned()
-            .collect();
+        let mut open: Vec<TransferRecord> =
+            self.items().values().filter(|r| r.status.is_open() && r.created_at < created_before).cloned().collect();
         open.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.transaction_id.cmp(&b.transaction_id)));
         open.truncate(limit);
         Ok(open)
     }
 
-    async fn record_event(&self, event: &EventRecord, change: Option<&TransferChange>) -> Result<(), StoreError> {
-        // Lock order: items, then events (the same everywhere).
+    async fn record_event(
+        &self,
+        event: &EventRecord,
+        change: Option<&TransferChange>,
+        checkout: Option<&CheckoutChange>,
+    ) -> Result<(), StoreError> {
+        // Lock order: items, then events, then checkouts (the same everywhere).
         let mut items = self.items();
         let mut events = self.events();
+        let mut checkouts = self.checkouts();
         if events.get(&event.event_id).is_some_and(|e| e.expires_at >= event.received_at / 1000) {
             return Err(StoreError::DuplicateEvent);
+        }
+        // All or nothing: the checkout's condition is checked before anything is written.
+        if let Some(c) = checkout {
+            apply_checkout(&mut checkouts, c, true)?;
+        }
+        if let Some(change) = change {
+            let (id, expected) = change.target();
+            let ok = items.get(id).is_some_and(|r| {
+                r.version == expected
+                    && match change {
+                        TransferChange::Status { update, .. } => moves_forward(r, update),
+                        _ => true,
+                    }
+            });
+            if !ok {
+                return Err(StoreError::VersionConflict);
+            }
         }
         if let Some(change) = change {
             let (id, expected) = change.target();
@@ -130,8 +176,24 @@ impl TransferStore for MemoryTransferStore {
                 }
             }
         }
+        if let Some(c) = checkout {
+            apply_checkout(&mut checkouts, c, false)?;
+        }
         events.insert(event.event_id.clone(), event.clone());
         Ok(())
+    }
+
+    async fn abandon(&self, id: &TransactionId, expected_version: u64, now_ms: i64) -> Result<(), StoreError> {
+        let mut items = self.items();
+        match items.get_mut(id) {
+            Some(r) if r.version == expected_version && r.status == TransferStatus::Created => {
+                r.status = TransferStatus::Abandoned;
+                r.updated_at = now_ms;
+                r.version += 1;
+                Ok(())
+            }
+            _ => Err(StoreError::VersionConflict),
+        }
     }
 
     async fn get_event(&self, id: &EventId, now_ms: i64) -> Result<Option<EventRecord>, StoreError> {
@@ -174,5 +236,63 @@ impl MemoryTransferStore {
     /// Parked bodies' keys and reasons (for tests).
     pub fn parked(&self) -> HashMap<String, String> {
         self.parked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl CheckoutStore for MemoryTransferStore {
+    async fn open_checkout(&self, record: &CheckoutRecord, replacing: Option<&CheckoutId>) -> Result<(), StoreError> {
+        let mut checkouts = self.checkouts();
+        if checkouts.by_id.contains_key(&record.checkout_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        if checkouts.by_order.get(&record.order_id) != replacing {
+            return Err(StoreError::VersionConflict);
+        }
+        checkouts.by_order.insert(record.order_id.clone(), record.checkout_id.clone());
+        checkouts.by_id.insert(record.checkout_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn get_checkout(&self, id: &CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
+        Ok(self.checkouts().by_id.get(id).cloned())
+    }
+
+    async fn checkout_for_order(&self, order: &OrderId) -> Result<Option<CheckoutRecord>, StoreError> {
+        let checkouts = self.checkouts();
+        Ok(checkouts.by_order.get(order).and_then(|id| checkouts.by_id.get(id)).cloned())
+    }
+
+    async fn update_checkout(&self, change: &CheckoutChange) -> Result<(), StoreError> {
+        apply_checkout(&mut self.checkouts(), change, false)
+    }
+
+    async fn create_attempt(
+        &self,
+        transfer: &TransferRecord,
+        checkout: &CheckoutId,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let mut items = self.items();
+        let mut checkouts = self.checkouts();
+        if items.contains_key(&transfer.transaction_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let c = checkouts.by_id.get_mut(checkout).ok_or(StoreError::VersionConflict)?;
+        if c.version != expected_version {
+            return Err(StoreError::VersionConflict);
+        }
+        c.attempts.push(transfer.transaction_id.clone());
+        c.updated_at = transfer.created_at;
+        c.version += 1;
+        items.insert(transfer.transaction_id.clone(), transfer.clone());
+        Ok(())
+    }
+
+    async fn list_open_checkouts(&self, limit: usize) -> Result<Vec<CheckoutRecord>, StoreError> {
+        let mut open: Vec<CheckoutRecord> =
+            self.checkouts().by_id.values().filter(|c| c.status.is_open()).cloned().collect();
+        open.sort_by(|a, b| a.expires_at_ms.cmp(&b.expires_at_ms).then_with(|| a.checkout_id.cmp(&b.checkout_id)));
+        open.truncate(limit);
+        Ok(open)
     }
 }

@@ -1,6 +1,6 @@
-//! Storage: the port (`TransferStore` and the records it reads and writes), the DynamoDB adapters one
-//! file per item kind (transfers; event records and parked bodies), the SDK-error helpers every
-//! DynamoDB adapter uses, and the in-memory twin for fast tests of code above the store (with, for
+//! Storage: the ports (`TransferStore`, `CheckoutStore` and the records they read and write), the
+//! DynamoDB adapters one file per item kind (transfers; checkouts; event records and parked bodies),
+//! the SDK-error helpers every DynamoDB adapter uses, and the in-memory twin for fast tests of code above the store (with, for
 //! tests only, `MemorySnapshot`: its whole content and what one report may change in it).
 //!
 //! Table design (also in the README; the table itself is declared once, in `template.yaml`):
@@ -11,8 +11,13 @@
 //! - GSI `open-transfers`: `open_shard` + `created_at`, sparse: `open_shard` exists only while the
 //!   transfer is not terminal, so the index holds exactly the open transfers. Four shards keep one
 //!   partition from taking every write.
-//! - `expires_at` (N, epoch seconds): the TTL attribute, for short-lived items only.
+//! - `CHECKOUT#<checkoutId>`: a checkout; `ORDER#<orderId>`: the order's current checkout.
+//! - GSI `open-checkouts`: `checkout_shard` + `expires_at_ms`, sparse like `open-transfers`: the open
+//!   and processing checkouts, soonest to expire first.
+//! - `expires_at` (N, epoch seconds): the TTL attribute, for short-lived items only (never on a
+//!   transfer or a checkout).
 
+mod checkouts;
 mod events;
 mod memory;
 mod port;
@@ -21,9 +26,11 @@ mod sdk;
 mod snapshot;
 mod transfers;
 
+pub use checkouts::OPEN_CHECKOUTS_INDEX;
 pub use memory::MemoryTransferStore;
 pub use port::{
-    EVENT_RETENTION_SECS, EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange, TransferStore, parked_key,
+    CheckoutChange, CheckoutStore, EVENT_RETENTION_SECS, EventRecord, PageCursor, StatusUpdate, StoreError,
+    TransferChange, TransferStore, parked_key,
 };
 pub use sdk::{n, sdk_error_detail, unavailable};
 #[cfg(feature = "testkit")]

@@ -1,7 +1,8 @@
 //! The store's port: the narrow interface the functions and the ingest path write through, and the
 //! records it reads and writes. Adapters: DynamoDB (`transfers`, `events`) and the in-memory twin.
 
-use crate::domain::ids::{EventId, TransactionId, TransferId, UserId};
+use crate::domain::checkout::{CheckoutRecord, CheckoutState};
+use crate::domain::ids::{CheckoutId, EventId, OrderId, TransactionId, TransferId, UserId};
 use crate::domain::report::{Outcome, ReportSource};
 use crate::domain::transfer::{Conflict, Mismatch, Received, RefundStatus, TransferRecord, TransferStatus};
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,8 @@ pub enum StoreError {
     /// This event id was recorded before: a redelivery.
     #[error("the event was recorded before")]
     DuplicateEvent,
-    /// The transfer changed since it was read (optimistic locking); re-read and re-plan.
-    #[error("the transfer changed since it was read")]
+    /// The transfer or checkout changed since it was read (optimistic locking); re-read and re-plan.
+    #[error("the item changed since it was read")]
     VersionConflict,
     /// Throttling, timeouts, 5xx: the caller should fail the request so the sender retries.
     #[error("DynamoDB is unavailable: {0}")]
@@ -81,6 +82,16 @@ impl TransferChange {
     }
 }
 
+/// A checkout's settlement-relevant fields, replaced as computed from the version read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutChange {
+    pub id: CheckoutId,
+    pub expected_version: u64,
+    pub state: CheckoutState,
+    /// When the change is made (Unix ms): the checkout's `updated_at`.
+    pub now: i64,
+}
+
 /// One report of Mesh's, kept once per event id: the deduplication record and the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -124,12 +135,22 @@ pub trait TransferStore: Send + Sync {
         created_before: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<TransferRecord>, StoreError>> + Send;
-    /// Records an event (once per event id) and applies its change, atomically: both or neither.
-    /// `DuplicateEvent` if the id is known; `VersionConflict` if the transfer changed since read.
+    /// Records an event (once per event id) and applies its changes to the transfer and to the
+    /// checkout the transfer pays, atomically: all or nothing. `DuplicateEvent` if the id is known;
+    /// `VersionConflict` if the transfer or the checkout changed since read.
     fn record_event(
         &self,
         event: &EventRecord,
         change: Option<&TransferChange>,
+        checkout: Option<&CheckoutChange>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks a `created` transfer read at `expected_version` as `abandoned` (its link token lapsed and
+    /// Mesh knows no transfer for it): it leaves the open set. `VersionConflict` if it changed.
+    fn abandon(
+        &self,
+        id: &TransactionId,
+        expected_version: u64,
+        now_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The record of an event id, if it is held and not expired at `now_ms`.
     fn get_event(
@@ -146,6 +167,40 @@ pub trait TransferStore: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<TransferRecord>, Option<PageCursor>), StoreError>> + Send;
     /// Keeps a validly signed body that could not be processed, once per distinct body.
     fn park(&self, reason: &str, body: &[u8], now_ms: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Checkouts: created by the merchant's server, paid by attempts (transfers), settled by the ingest
+/// path (through `TransferStore::record_event`), closed by the merchant or by the clock.
+pub trait CheckoutStore: Send + Sync {
+    /// Records a new checkout and points its order at it, atomically. `replacing`: the order's
+    /// current checkout, which must still be the one it points at (`None`: the order has none).
+    /// `VersionConflict` if the order's pointer is not what the caller read.
+    fn open_checkout(
+        &self,
+        record: &CheckoutRecord,
+        replacing: Option<&CheckoutId>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A strongly consistent read.
+    fn get_checkout(&self, id: &CheckoutId) -> impl Future<Output = Result<Option<CheckoutRecord>, StoreError>> + Send;
+    /// The order's current checkout.
+    fn checkout_for_order(
+        &self,
+        order: &OrderId,
+    ) -> impl Future<Output = Result<Option<CheckoutRecord>, StoreError>> + Send;
+    /// Applies a change computed from the version read (cancel, expiry). `VersionConflict` if it moved.
+    fn update_checkout(&self, change: &CheckoutChange) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a new attempt's transfer and appends it to the checkout read at `expected_version`,
+    /// atomically. `AlreadyExists` if the transaction id is taken; `VersionConflict` if the checkout
+    /// changed since read (re-read it: it may have closed).
+    fn create_attempt(
+        &self,
+        transfer: &TransferRecord,
+        checkout: &CheckoutId,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Open and processing checkouts, soonest to expire first, at most `limit`.
+    fn list_open_checkouts(&self, limit: usize)
+    -> impl Future<Output = Result<Vec<CheckoutRecord>, StoreError>> + Send;
 }
 
 /// Where a page of a user's transfers ends. Opaque to callers; it names only a position inside the

@@ -2,9 +2,11 @@
 //! indexes): the `TransferStore` adapter. Event records and parked bodies are in `events.rs`.
 
 use crate::domain::ids::{EventId, TransactionId, UserId};
-use crate::domain::transfer::TransferRecord;
+use crate::domain::transfer::{TransferRecord, TransferStatus};
 use crate::storage::sdk::{n, unavailable};
-use crate::storage::{EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange, TransferStore};
+use crate::storage::{
+    CheckoutChange, EventRecord, PageCursor, StatusUpdate, StoreError, TransferChange, TransferStore,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
@@ -34,13 +36,13 @@ impl DynamoTransferStore {
         Self { client, table: table.into() }
     }
 
-    fn to_item(record: &TransferRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    pub(super) fn to_item(record: &TransferRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
         let mut item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         item.insert("pk".into(), AttributeValue::S(transfer_key(&record.transaction_id)));
         item.insert("kind".into(), AttributeValue::S("transfer".into()));
         item.insert("status_rank".into(), AttributeValue::N(record.status.rank().to_string()));
-        if !record.status.is_terminal() {
+        if record.status.is_open() {
             item.insert("open_shard".into(), AttributeValue::S(open_shard(&record.transaction_id)));
         }
         Ok(item)
@@ -62,7 +64,7 @@ pub(super) struct UpdateParts {
 }
 
 /// The update expression of a status change, shared by `advance` and `record_event`.
-pub(super) fn status_update_parts(update: &StatusUpdate) -> Result<UpdateParts, StoreError> {
+pub(super) fn status_update_parts(id: &TransactionId, update: &StatusUpdate) -> Result<UpdateParts, StoreError> {
     let mut set = vec![
         "#status = :status",
         "status_rank = :rank",
@@ -94,8 +96,13 @@ pub(super) fn status_update_parts(update: &StatusUpdate) -> Result<UpdateParts, 
         set.push("mismatches = :mismatches");
         values.insert(":mismatches".into(), serde_dynamo::to_attribute_value(m).map_err(corrupt)?);
     }
+    if update.status.is_open() {
+        // An abandoned attempt that Mesh reports after all comes back into the open set.
+        set.push("open_shard = :open_shard");
+        values.insert(":open_shard".into(), AttributeValue::S(open_shard(id)));
+    }
     let mut expression = format!("SET {}", set.join(", "));
-    if update.status.is_terminal() {
+    if !update.status.is_open() {
         // Leaving the sparse index is what closes the transfer for reconciliation.
         expression.push_str(" REMOVE open_shard");
     }
@@ -145,7 +152,7 @@ impl TransferStore for DynamoTransferStore {
     }
 
     async fn advance(&self, id: &TransactionId, update: &StatusUpdate) -> Result<TransferRecord, StoreError> {
-        let parts = status_update_parts(update)?;
+        let parts = status_update_parts(id, update)?;
         let result = self
             .client
             .update_item()
@@ -213,8 +220,40 @@ impl TransferStore for DynamoTransferStore {
         Ok(all)
     }
 
-    async fn record_event(&self, event: &EventRecord, change: Option<&TransferChange>) -> Result<(), StoreError> {
-        self.put_event(event, change).await
+    async fn record_event(
+        &self,
+        event: &EventRecord,
+        change: Option<&TransferChange>,
+        checkout: Option<&CheckoutChange>,
+    ) -> Result<(), StoreError> {
+        self.put_event(event, change, checkout).await
+    }
+
+    async fn abandon(&self, id: &TransactionId, expected_version: u64, now_ms: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(transfer_key(id)))
+            .update_expression(
+                "SET #status = :abandoned, updated_at = :now, version = version + :one REMOVE open_shard",
+            )
+            .condition_expression("version = :expected AND #status = :created")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":abandoned", AttributeValue::S(TransferStatus::Abandoned.as_str().into()))
+            .expression_attribute_values(":created", AttributeValue::S(TransferStatus::Created.as_str().into()))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(StoreError::VersionConflict)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn get_event(&self, id: &EventId, now_ms: i64) -> Result<Option<EventRecord>, StoreError> {
@@ -265,7 +304,6 @@ impl TransferStore for DynamoTransferStore {
 mod tests {
     use super::*;
     use crate::domain::ids::UserId;
-    use crate::domain::transfer::TransferStatus;
 
     #[test]
     fn shards_are_stable_and_spread() {

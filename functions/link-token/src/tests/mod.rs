@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use shared::mesh::{HttpOptions, MeshClient};
 use shared::runtime::config::{Destinations, MeshEnv};
 use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
-use shared::storage::{DynamoTransferStore, MemoryTransferStore, TransferStore};
+use shared::storage::{CheckoutStore, DynamoTransferStore, MemoryTransferStore, TransferStore};
 use shared::testkit::{self, StaticSecret};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,33 +29,74 @@ struct World {
     service: Arc<MemoryService>,
 }
 
-fn service_with<S: TransferStore, I: IdempotencyStore, K: SecretSource>(
+/// Deposit mode: the user chooses the amount (what most tests below exercise); `payment` is the
+/// default mode, where a checkout sets it (`checkouts.rs`).
+fn deposit() -> LinkPolicy {
+    LinkPolicy { transfer_type: shared::mesh::TransferType::Deposit, ..LinkPolicy::default() }
+}
+
+fn service_with<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
     sandbox: &mesh_sandbox::SandboxHandle,
     store: S,
     idem: I,
     secret: K,
     destinations: &str,
 ) -> Arc<LinkService<S, I, K>> {
-    let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
-    let secrets = SecretCache::with_min_refresh_interval(secret, Duration::from_secs(300), Duration::ZERO);
-    Arc::new(LinkService::new(
-        store,
-        idem,
-        secrets,
-        mesh,
-        Destinations::parse(destinations).unwrap(),
-        LinkPolicy::default(),
-    ))
+    service_in(sandbox, store, idem, secret, destinations, deposit())
 }
 
+fn service_in<S: TransferStore + CheckoutStore, I: IdempotencyStore, K: SecretSource>(
+    sandbox: &mesh_sandbox::SandboxHandle,
+    store: S,
+    idem: I,
+    secret: K,
+    destinations: &str,
+    policy: LinkPolicy,
+) -> Arc<LinkService<S, I, K>> {
+    let mesh = MeshClient::new(url::Url::parse(&sandbox.base_url()).unwrap(), HttpOptions::default()).unwrap();
+    let secrets = SecretCache::with_min_refresh_interval(secret, Duration::from_secs(300), Duration::ZERO);
+    Arc::new(LinkService::new(store, idem, secrets, mesh, Destinations::parse(destinations).unwrap(), policy))
+}
+
+type DynamoService = LinkService<DynamoTransferStore, DynamoIdempotencyStore, StaticSecret>;
+
+/// The function on DynamoDB over moto (a fresh table).
+async fn moto_service(sandbox: &mesh_sandbox::SandboxHandle, policy: LinkPolicy) -> Arc<DynamoService> {
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    moto_service_on(sandbox, client, testkit::create_table(), policy)
+}
+
+fn moto_service_on(
+    sandbox: &mesh_sandbox::SandboxHandle,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    policy: LinkPolicy,
+) -> Arc<DynamoService> {
+    let store = DynamoTransferStore::new(client.clone(), table.clone());
+    service_in(
+        sandbox,
+        store,
+        DynamoIdempotencyStore::new(client, table),
+        testkit::sandbox_secret(),
+        DESTINATIONS,
+        policy,
+    )
+}
+
+/// Deposit mode, stores in memory.
 async fn world() -> World {
+    world_in(deposit()).await
+}
+
+async fn world_in(policy: LinkPolicy) -> World {
     let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
-    let service = service_with(
+    let service = service_in(
         &sandbox,
         MemoryTransferStore::default(),
         MemoryIdempotencyStore::default(),
         testkit::sandbox_secret(),
         DESTINATIONS,
+        policy,
     );
     World { sandbox, service }
 }
@@ -65,6 +106,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// `POST /link-tokens` as the fixture sends it, with another body (deposit mode unless it names a checkout).
 fn create_event(body: Value, sub: Option<&str>, key: Option<&str>) -> Value {
     let mut e = fixture("link-token-create.json");
     e["body"] = json!(body.to_string());
@@ -78,6 +120,21 @@ fn create_event(body: Value, sub: Option<&str>, key: Option<&str>) -> Value {
     e
 }
 
+/// A request of the merchant's server (IAM-signed, as `events/aws/checkouts-create.json`).
+fn merchant_event(method: &str, path_and_query: &str, body: Option<Value>) -> Value {
+    let mut e = fixture("checkouts-create.json");
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    e["rawPath"] = json!(path);
+    e["rawQueryString"] = json!(query);
+    let params: serde_json::Map<String, Value> =
+        url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), json!(v.into_owned()))).collect();
+    e["queryStringParameters"] = Value::Object(params);
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    e
+}
+
 fn get_event(id: &str, sub: &str) -> Value {
     let mut e = fixture("link-token-get-transfer.json");
     e["rawPath"] = json!(format!("/transfers/{id}"));
@@ -87,7 +144,7 @@ fn get_event(id: &str, sub: &str) -> Value {
     e
 }
 
-async fn call<S: TransferStore + 'static, I: IdempotencyStore + 'static, K: SecretSource + 'static>(
+async fn call<S: TransferStore + CheckoutStore + 'static, I: IdempotencyStore + 'static, K: SecretSource + 'static>(
     service: &Arc<LinkService<S, I, K>>,
     event: &Value,
 ) -> (u16, Value, Response<Body>) {
@@ -106,10 +163,18 @@ async fn fault(sandbox: &mesh_sandbox::SandboxHandle, body: Value) {
     assert!(r.status().is_success());
 }
 
+/// The fixtures as the merchant's server and then the shopper send them: the checkout prices the order,
+/// the shopper's token pays it.
 #[tokio::test]
-async fn the_fixture_mints_a_token_with_server_chosen_destination_and_transaction_id() {
-    let w = world().await;
-    let (status, body, _) = call(&w.service, &fixture("link-token-create.json")).await;
+async fn the_fixtures_open_a_checkout_and_mint_a_token_for_it_with_server_chosen_destination_and_id() {
+    let w = world_in(LinkPolicy::default()).await;
+    let (status, checkout, _) = call(&w.service, &fixture("checkouts-create.json")).await;
+    assert_eq!(status, 201, "{checkout}");
+    let mut mint = fixture("link-token-create.json");
+    let mut body: Value = serde_json::from_str(mint["body"].as_str().unwrap()).unwrap();
+    body["checkoutId"] = checkout["checkoutId"].clone();
+    mint["body"] = json!(body.to_string());
+    let (status, body, _) = call(&w.service, &mint).await;
     assert_eq!(status, 201, "{body}");
     let tx = body["transactionId"].as_str().unwrap();
     assert!(tx.starts_with("txn_"));
@@ -120,7 +185,7 @@ async fn the_fixture_mints_a_token_with_server_chosen_destination_and_transactio
     let t = &tokens[0];
     assert_eq!(t["transactionId"], tx, "the sandbox received the server-made transaction id");
     assert_eq!(t["userId"], "user-7f3a9c");
-    assert_eq!(t["amountInFiat"], 49.99);
+    assert_eq!(t["amountInFiat"], 49.99, "the checkout's price");
     let to = t["toAddresses"].as_array().unwrap();
     assert_eq!(to.len(), 1, "one destination when the user picked symbol and network");
     assert_eq!(to[0]["address"], "0x1111111111111111111111111111111111111111");
@@ -130,6 +195,10 @@ async fn the_fixture_mints_a_token_with_server_chosen_destination_and_transactio
     assert_eq!(status, 200);
     assert_eq!((view["status"].as_str(), view["orderId"].as_str()), (Some("created"), Some("order-1001")));
     assert_eq!(view["amountInFiat"], "49.99");
+    assert_eq!(
+        view["checkout"],
+        json!({"checkoutId": checkout["checkoutId"], "status": "open", "safeToFulfil": false, "reviewRequired": false})
+    );
 }
 
 #[tokio::test]
@@ -517,15 +586,7 @@ async fn local_mode_reads_the_local_user_header() {
 #[tokio::test]
 async fn end_to_end_on_dynamodb_over_moto() {
     let sandbox = mesh_sandbox::spawn(mesh_sandbox::SandboxConfig::default()).await.unwrap();
-    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
-    let table = testkit::create_table();
-    let service = service_with(
-        &sandbox,
-        DynamoTransferStore::new(client.clone(), table.clone()),
-        DynamoIdempotencyStore::new(client, table),
-        testkit::sandbox_secret(),
-        DESTINATIONS,
-    );
+    let service = moto_service(&sandbox, deposit()).await;
     let event =
         create_event(json!({"amountInFiat": 12.5, "symbol": "USDC", "network": "Solana"}), Some("carol"), Some("k1"));
     let (status, minted, _) = call(&service, &event).await;
@@ -539,11 +600,13 @@ async fn end_to_end_on_dynamodb_over_moto() {
     assert_eq!(call(&service, &get_event(tx, "dave")).await.0, 404);
 }
 
+mod checkouts;
 mod openapi;
 
-/// The whole payment on the local stack: the web app mints a token, the sandbox completes the
-/// transfer and delivers its webhooks (duplicated and out of order) to a receiver running the
-/// webhook's domain call on DynamoDB over moto, and the user then reads the final state.
+/// The whole payment on the local stack: the merchant's server opens a checkout, the web app mints a
+/// token for it, the sandbox completes the transfer and delivers its webhooks (duplicated and out of
+/// order) to a receiver running the webhook's domain call on DynamoDB over moto, and the user and the
+/// merchant then read the final state: the order paid and safe to fulfil.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     use axum::body::Bytes;
@@ -592,18 +655,13 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     })
     .await
     .unwrap();
-    let service = service_with(
-        &sandbox,
-        DynamoTransferStore::new(client.clone(), table.clone()),
-        DynamoIdempotencyStore::new(client, table),
-        testkit::sandbox_secret(),
-        DESTINATIONS,
-    );
-    let (status, minted, _) = call(
-        &service,
-        &create_event(json!({"amountInFiat": 30, "symbol": "USDC", "network": "Base"}), Some("erin"), None),
-    )
-    .await;
+    let service = moto_service_on(&sandbox, client, table, LinkPolicy::default());
+    let order = json!({"orderId": "order-e2e", "amountInFiat": 30, "userId": "erin"});
+    let (status, checkout, _) = call(&service, &merchant_event("POST", "/checkouts", Some(order))).await;
+    assert_eq!(status, 201, "{checkout}");
+    let checkout_id = checkout["checkoutId"].as_str().unwrap().to_string();
+    let pay = json!({"checkoutId": checkout_id, "symbol": "USDC", "network": "Base"});
+    let (status, minted, _) = call(&service, &create_event(pay, Some("erin"), None)).await;
     assert_eq!(status, 201, "{minted}");
     let tx = minted["transactionId"].as_str().unwrap().to_string();
 
@@ -637,6 +695,17 @@ async fn a_payment_end_to_end_with_duplicated_and_reordered_webhooks() {
     assert!(view["txHash"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(view["received"]["token"], "USDC");
     assert!(view.get("mismatches").is_none(), "{view}");
+    assert_eq!(view["checkout"]["status"], "paid", "{view}");
+    assert_eq!(view["checkout"]["safeToFulfil"], true, "{view}");
+    let (status, settled, _) = call(&service, &merchant_event("GET", &format!("/checkouts/{checkout_id}"), None)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (settled["status"].as_str(), settled["safeToFulfil"].as_bool()),
+        (Some("paid"), Some(true)),
+        "{settled}"
+    );
+    assert_eq!(settled["settledBy"], tx.as_str());
+    assert_eq!(settled["receivedInFiat"], "30", "{settled}");
 }
 
 /// `cargo lambda watch` sends `Lambda-Runtime-Deadline-Ms: 600000` (1970): a deadline in the past is

@@ -10,9 +10,9 @@ use shared::domain::transfer::{Mismatch, TransferStatus};
 use shared::ingest::ingest;
 use shared::mesh::TransferModel;
 use shared::runtime::secrets::SecretSource;
-use shared::storage::{TransferChange, TransferStore};
+use shared::storage::{CheckoutStore, TransferChange, TransferStore};
 
-impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
+impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     /// Compares one Mesh transfer with our record and, unless they agree, ingests what Mesh says.
     pub(super) async fn apply(&mut self, model: &TransferModel) -> Result<(), Stop> {
         self.observe(model);

@@ -8,10 +8,10 @@ use crate::retry::backoff_delay;
 use shared::domain::ids::TransactionId;
 use shared::mesh::{MeshError, TransferQuery};
 use shared::runtime::secrets::SecretSource;
-use shared::storage::TransferStore;
+use shared::storage::{CheckoutStore, TransferStore};
 use tokio::time::Instant;
 
-impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
+impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     /// Calls to Mesh end by then, leaving time to checkpoint and release the lease.
     pub(super) fn call_deadline(&self) -> Instant {
         Instant::now() + self.deadline.remaining().saturating_sub(self.r.settings.deadline_margin / 2)

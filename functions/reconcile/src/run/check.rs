@@ -10,9 +10,9 @@ use crate::plan::{TimestampUnit, ms};
 use shared::domain::ids::TransactionId;
 use shared::mesh::TransferModel;
 use shared::runtime::secrets::SecretSource;
-use shared::storage::TransferStore;
+use shared::storage::{CheckoutStore, TransferStore};
 
-impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
+impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     /// Learns the unit from a transfer Mesh returned; it is saved with the next checkpoint.
     pub(super) fn observe(&mut self, model: &TransferModel) {
         let Some(created) = model.created_timestamp else { return };

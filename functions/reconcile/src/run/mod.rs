@@ -28,7 +28,7 @@ use shared::domain::ids::TransactionId;
 use shared::domain::transfer::TransferRecord;
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
-use shared::storage::{StoreError, TransferStore};
+use shared::storage::{CheckoutStore, StoreError, TransferStore};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +73,7 @@ pub struct Reconciler<'a, T, L, S> {
     pub settings: &'a Settings,
 }
 
-impl<'a, T: TransferStore, L: LeaseStore, S: SecretSource> Reconciler<'a, T, L, S> {
+impl<'a, T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Reconciler<'a, T, L, S> {
     /// One run: exits at once (status `lease_held`) if another run holds the lease.
     pub async fn run(&self, run_id: &str, deadline: Deadline) -> RunOutcome {
         let started = Instant::now();
@@ -201,7 +201,7 @@ struct Run<'r, 'a, T, L, S> {
     listing_confirmed: bool,
 }
 
-impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
+impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     async fn work(&mut self) -> Result<(), Stop> {
         let settings = self.r.settings;
         self.checkpoint = self.r.leases.load_checkpoint().await?;

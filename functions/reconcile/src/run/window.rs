@@ -5,9 +5,9 @@ use super::{CallError, Run, Stop};
 use crate::lease::{Checkpoint, LeaseStore, WindowCursor};
 use crate::plan::window_query;
 use shared::runtime::secrets::SecretSource;
-use shared::storage::TransferStore;
+use shared::storage::{CheckoutStore, TransferStore};
 
-impl<T: TransferStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
+impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     /// Pages a window to its end, checkpointing after each applied page.
     pub(super) async fn page(&mut self, window: WindowCursor) -> Result<(), Stop> {
         let mesh = self.r.mesh;
