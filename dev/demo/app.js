@@ -103,7 +103,8 @@ function showCheckout({ item, checkout: c }, transfer) {
     ['Order', c.orderId],
     ['Checkout', c.checkoutId],
     ['Price', `$${c.amountInFiat} ${c.currency}`],
-    ['Received', c.receivedInFiat != null ? `$${c.receivedInFiat}` : undefined],
+    // Display only: the exact decimal stays the API's.
+    ['Received', c.receivedInFiat != null ? `$${Number(c.receivedInFiat).toFixed(2)}` : undefined],
     ['Arrived', r.amount ? `${r.amount} ${r.token ?? ''} on ${r.chain ?? ''}` : undefined],
     ['To', r.address],
     ['Flags', c.flags.length ? c.flags.join(', ') : 'none'],

@@ -116,7 +116,7 @@ try {
     assert.match(events, /onExit \(page transferExecutedPage\)/);
     assert.match(events, /GET \/shop\/checkouts\/… → paid/);
     const details = (await page.locator('#details').textContent()) ?? '';
-    assert.match(details, /Price\$25\.00 USD/);
+    assert.match(details, /Price\$25\.00 USDReceived\$25\.00Arrived25(\.0+)? USDC on Base/);
     assert.match(details, /Flagsnone/);
     assert.match(details, /Tx hash/);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
@@ -140,7 +140,7 @@ try {
     assert.equal(await page.locator('#fulfil').getAttribute('data-safe'), 'false');
     const details = (await page.locator('#details').textContent()) ?? '';
     assert.match(details, /Price\$49\.99 USD/);
-    assert.match(details, /Received\$20(\.0+)?(?![\d.])/);
+    assert.match(details, /Received\$20\.00Arrived/);
     assert.match(details, /Arrived20(\.0+)? USDC on Base/);
     assert.match((await page.locator('#events').textContent()) ?? '', /GET \/shop\/checkouts\/… → underpaid/);
     await iframe.waitFor({ state: 'detached' });
