@@ -49,7 +49,7 @@ step "fuzz smoke (each cargo-fuzz target for 20 s; make fuzz runs them longer)"
 # Builds in fuzz/target (cold: minutes, once; then seconds) so the targets cannot rot.
 FUZZ_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" bash dev/fuzz.sh
 
-step "browser test (demo checkout page, headless chromium), then the README's commands on the same stack"
+step "browser test (the demo shop, headless chromium), then the README's commands on the same stack"
 bash dev/demo/browser-test.sh
 
 step "sam build (cargo lambda, arm64, the three functions)"
