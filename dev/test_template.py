@@ -84,7 +84,8 @@ EXPECTED = {
     ),
     "ReconcileFunction": base("reconcile") | grants(
         ("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE), ("dynamodb:UpdateItem", TABLE),
-        ("dynamodb:Query", index("open-transfers")), ("sqs:SendMessage", FAILURE_QUEUE),
+        ("dynamodb:Query", index("open-transfers")), ("dynamodb:Query", index("open-checkouts")),
+        ("sqs:SendMessage", FAILURE_QUEUE),
     ),
 }
 # Item-level narrowing (dynamodb:LeadingKeys = the partition key) of a function's table grants: action ->
@@ -537,6 +538,12 @@ class Template(unittest.TestCase):
                                  ("reconcile", "ReconcileOtherMismatches", {}), ("webhook", "WebhookEvents", {"Outcome": "parked"}),
                                  ("reconcile", "ReconcileBeyondHorizon", {}), ("reconcile", "ReconcileListingContradicted", {})):
             self.assertIn(("MeshBackend", metric, json.dumps({"Function": fn, **dims}, sort_keys=True)), seen, (metric, dims))
+        # Checkouts: underpaid, overpaid, late and the review flags, wherever the ingest path settles them.
+        for fn in ("webhook", "reconcile"):
+            for dims in ({"Status": "underpaid"}, {"Status": "overpaid"}):
+                self.assertIn(("MeshBackend", "CheckoutsSettled", json.dumps({"Function": fn, **dims}, sort_keys=True)), seen, dims)
+            for flag in ("late", "wrong_destination", "other_user", "double_payment", "conflict"):
+                self.assertIn(("MeshBackend", "CheckoutsFlagged", json.dumps({"Function": fn, "Flag": flag}, sort_keys=True)), seen, flag)
         for queue in ("ReconcileScheduleDLQ", "ReconcileFailureQueue"):
             self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible",
                            json.dumps({"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}})), seen, queue)

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// Mesh's link tokens must be used within 10 minutes.
-pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 1000;
+pub const TOKEN_LIFETIME_MS: i64 = shared::mesh::LINK_TOKEN_LIFETIME_MS;
 /// How long Mesh's network list is trusted before it is fetched again.
 const NETWORKS_TTL: Duration = Duration::from_secs(3600);
 pub const MAX_PAGE: usize = 50;

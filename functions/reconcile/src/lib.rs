@@ -10,3 +10,4 @@ pub mod retry;
 pub mod run;
 pub mod settings;
 pub mod summary;
+pub mod sweep;

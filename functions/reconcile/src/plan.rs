@@ -162,14 +162,28 @@ pub fn report_from(model: &TransferModel) -> Option<(Report, String)> {
 }
 
 /// Mesh says what our record says: there is nothing to write. (A pending report without an event
-/// time can only be stale against a pending record, so it is skipped too.)
-pub(crate) fn agrees(ours: TransferStatus, reported: &ReportedStatus) -> bool {
-    matches!(
-        (ours, reported),
+/// time can only be stale against a pending record, so it is skipped too.) Except a success that pays
+/// a checkout and that Mesh now values (`prices`): the ingest path records the value and settles the
+/// checkout with it.
+pub(crate) fn agrees(ours: &TransferRecord, report: &Report) -> bool {
+    let same = matches!(
+        (ours.status, &report.status),
         (TransferStatus::Pending, ReportedStatus::Pending)
             | (TransferStatus::Succeeded, ReportedStatus::Succeeded)
             | (TransferStatus::Failed, ReportedStatus::Failed)
-    )
+    );
+    same && !prices(ours, report)
+}
+
+/// The report gives Mesh's fiat value of a success we hold without one, and the success pays a
+/// checkout: the only reader of that value (a non-stablecoin payment stays unpriced without it).
+/// Other transfers are not rewritten for it, so a run keeps writing nothing Mesh and we agree on.
+pub(crate) fn prices(ours: &TransferRecord, report: &Report) -> bool {
+    ours.status == TransferStatus::Succeeded
+        && ours.checkout_id.is_some()
+        && report.status == ReportedStatus::Succeeded
+        && report.received.amount_in_fiat.is_some()
+        && ours.received.as_ref().is_none_or(|got| got.amount_in_fiat.is_none())
 }
 
 #[cfg(test)]
@@ -291,7 +305,35 @@ mod tests {
         assert_eq!(report.transaction_id.unwrap().as_str(), "txn_1");
         assert_eq!(report.received.amount, Some("49.99".parse().unwrap()));
         assert_eq!(report.received.chain.as_deref(), Some("Base"));
+        assert_eq!(report.received.amount_in_fiat, None, "no destinationAmountInFiat listed");
         let bad: TransferModel = serde_json::from_value(serde_json::json!({"id": "not an id"})).unwrap();
         assert!(report_from(&bad).is_none());
+    }
+    #[test]
+    fn a_success_without_its_fiat_value_disagrees_only_when_it_pays_a_checkout() {
+        let model = |fiat: Option<f64>| -> TransferModel {
+            let mut m = serde_json::json!({"id": "3d6c1f0e-52a4-4c3e-9d7b-0f1e2a3b4c5d", "clientTransactionId": "txn_1",
+                "status": "succeeded", "symbol": "ETH", "networkName": "Ethereum", "destinationAmount": 0.0166});
+            if let Some(f) = fiat {
+                m["destinationAmountInFiat"] = serde_json::json!(f);
+            }
+            serde_json::from_value(m).unwrap()
+        };
+        let (priced, _) = report_from(&model(Some(49.8))).unwrap();
+        assert_eq!(priced.received.amount_in_fiat, Some("49.8".parse().unwrap()), "destinationAmountInFiat is read");
+        let (unpriced, _) = report_from(&model(None)).unwrap();
+
+        let mut ours =
+            TransferRecord::created(TransactionId::parse("txn_1").unwrap(), UserId::parse("u").unwrap(), NOW);
+        ours.status = TransferStatus::Succeeded;
+        ours.received = Some(Received { token: Some("ETH".into()), ..Received::default() });
+        assert!(agrees(&ours, &priced), "a deposit is not rewritten for a value nothing reads");
+        ours.checkout_id = Some(shared::domain::ids::CheckoutId::generate());
+        assert!(!agrees(&ours, &priced), "a checkout's payment learns its value");
+        assert!(agrees(&ours, &unpriced), "nothing new without a value");
+        ours.received = Some(Received { amount_in_fiat: Some("49.8".parse().unwrap()), ..Received::default() });
+        assert!(agrees(&ours, &priced), "a value already held is not written again");
+        ours.status = TransferStatus::Pending;
+        assert!(!agrees(&ours, &priced), "pending against succeeded");
     }
 }

@@ -12,6 +12,7 @@ pub const RECONCILE_LOOKBACK_HOURS: &str = "RECONCILE_LOOKBACK_HOURS";
 pub const RECONCILE_HORIZON_HOURS: &str = "RECONCILE_HORIZON_HOURS";
 pub const RECONCILE_LOOKUP_MAX: &str = "RECONCILE_LOOKUP_MAX";
 pub const RECONCILE_MAX_OPEN: &str = "RECONCILE_MAX_OPEN";
+pub const RECONCILE_MAX_OPEN_CHECKOUTS: &str = "RECONCILE_MAX_OPEN_CHECKOUTS";
 pub const RECONCILE_MAX_PAGES: &str = "RECONCILE_MAX_PAGES";
 pub const RECONCILE_DEADLINE_MARGIN_SECONDS: &str = "RECONCILE_DEADLINE_MARGIN_SECONDS";
 pub const RECONCILE_RETRY_BUDGET: &str = "RECONCILE_RETRY_BUDGET";
@@ -32,6 +33,8 @@ pub struct Settings {
     pub lookup_max: usize,
     /// Open transfers read per run (oldest first).
     pub max_open: usize,
+    /// Open checkouts the sweep reads per run (soonest to expire first).
+    pub max_open_checkouts: usize,
     /// Listing pages per run.
     pub max_pages: u32,
     pub page_size: u32,
@@ -52,6 +55,7 @@ impl Default for Settings {
             horizon: Duration::from_secs(7 * 24 * 3600),
             lookup_max: 25,
             max_open: 5000,
+            max_open_checkouts: 1000,
             max_pages: 200,
             page_size: TransferQuery::MAX_COUNT,
             deadline_margin: Duration::from_secs(20),
@@ -87,6 +91,14 @@ impl Settings {
             horizon: hours(bounded(env, RECONCILE_HORIZON_HOURS, d.horizon.as_secs() / 3600, 1, 2160, "hours")?),
             lookup_max: bounded(env, RECONCILE_LOOKUP_MAX, d.lookup_max as u64, 0, 1000, "transfers")? as usize,
             max_open: bounded(env, RECONCILE_MAX_OPEN, d.max_open as u64, 1, 100_000, "transfers")? as usize,
+            max_open_checkouts: bounded(
+                env,
+                RECONCILE_MAX_OPEN_CHECKOUTS,
+                d.max_open_checkouts as u64,
+                1,
+                100_000,
+                "checkouts",
+            )? as usize,
             max_pages: bounded(env, RECONCILE_MAX_PAGES, u64::from(d.max_pages), 1, 10_000, "pages")? as u32,
             deadline_margin: Duration::from_secs(bounded(
                 env,
@@ -114,12 +126,16 @@ mod tests {
     fn configuration_defaults_and_named_errors() {
         let empty: Map<&str, &str> = Map::new();
         assert_eq!(Settings::from_source(&empty).unwrap(), Settings::default());
-        let set: Map<&str, &str> =
-            [(RECONCILE_GRACE_SECONDS, "60"), (RECONCILE_MAX_PAGES, " 7 "), (RECONCILE_RETRY_BUDGET, "0")]
-                .into_iter()
-                .collect();
+        let set: Map<&str, &str> = [
+            (RECONCILE_GRACE_SECONDS, "60"),
+            (RECONCILE_MAX_PAGES, " 7 "),
+            (RECONCILE_RETRY_BUDGET, "0"),
+            (RECONCILE_MAX_OPEN_CHECKOUTS, "50"),
+        ]
+        .into_iter()
+        .collect();
         let s = Settings::from_source(&set).unwrap();
-        assert_eq!((s.grace, s.max_pages, s.retry.budget), (Duration::from_secs(60), 7, 0));
+        assert_eq!((s.grace, s.max_pages, s.retry.budget, s.max_open_checkouts), (Duration::from_secs(60), 7, 0, 50));
         for (name, value) in [
             (RECONCILE_GRACE_SECONDS, "-1"),
             (RECONCILE_GRACE_SECONDS, "ten"),
@@ -127,6 +143,7 @@ mod tests {
             (RECONCILE_LOOKBACK_HOURS, "721"),
             (RECONCILE_DEADLINE_MARGIN_SECONDS, "1"),
             (RECONCILE_MAX_OPEN, "0"),
+            (RECONCILE_MAX_OPEN_CHECKOUTS, "0"),
         ] {
             let env: Map<&str, &str> = [(name, value)].into_iter().collect();
             match Settings::from_source(&env) {

@@ -62,6 +62,20 @@ pub struct Summary {
     pub not_found_at_mesh: u64,
     /// Open, but older than the horizon: left alone and reported.
     pub beyond_horizon: u64,
+    /// Open transfers still `created` whose link token lapsed and that Mesh did not know: marked
+    /// `abandoned`, out of the open set.
+    #[serde(default)]
+    pub abandoned: u64,
+    /// Open checkouts read by the sweep (soonest to expire first, at most
+    /// `RECONCILE_MAX_OPEN_CHECKOUTS`).
+    #[serde(default)]
+    pub open_checkouts: u64,
+    /// Open checkouts past their expiry that no attempt had paid, as Mesh confirmed: now `expired`.
+    #[serde(default)]
+    pub checkouts_expired: u64,
+    /// Checkouts a payment had left unpriced, settled by this run from Mesh's fiat figure.
+    #[serde(default)]
+    pub checkouts_priced: u64,
     /// Times Mesh's listing said there was nothing (a count of zero, an empty window) while a lookup of
     /// an open transfer inside it found one: the listing was not believed.
     pub listing_contradicted: u64,
@@ -92,6 +106,9 @@ impl Summary {
             ("ReconcileConflicts", self.conflicts),
             ("ReconcileNotFoundAtMesh", self.not_found_at_mesh),
             ("ReconcileListingContradicted", self.listing_contradicted),
+            ("ReconcileAbandoned", self.abandoned),
+            ("ReconcileCheckoutsExpired", self.checkouts_expired),
+            ("ReconcileCheckoutsPriced", self.checkouts_priced),
             ("ReconcileMeshCalls", self.mesh_calls),
             ("ReconcileMeshRetries", self.mesh_retries),
             ("ReconcilePages", self.pages),
@@ -100,6 +117,7 @@ impl Summary {
         }
         metrics::gauge!("ReconcileStillOpen").set(self.still_open as f64);
         metrics::gauge!("ReconcileBeyondHorizon").set(self.beyond_horizon as f64);
+        metrics::gauge!("ReconcileOpenCheckouts").set(self.open_checkouts as f64);
         metrics::gauge!("ReconcileDurationMs").set(self.duration_ms as f64);
         if self.status == RunStatus::PageCapReached {
             metrics::counter!("ReconcilePageCapReached").increment(1);

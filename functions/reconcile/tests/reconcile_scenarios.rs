@@ -1,157 +1,25 @@
 //! Reconciliation scenarios end to end: the Mesh sandbox over real HTTP (wiremock for a listing that
 //! never ends), DynamoDB on moto (a table created from template.yaml) for transfers, events, the
-//! lease and the checkpoint. Backoff is set to milliseconds so the suite stays fast.
+//! lease and the checkpoint (`support`).
 
-use mesh_sandbox::{SandboxConfig, SandboxHandle};
+mod support;
+
 use reconcile::deadline::Deadline;
 use reconcile::lease::{Checkpoint, DynamoLeaseStore, LeaseStore};
 use reconcile::plan::{PlanKind, TimestampUnit, reconcile_event_id};
-use reconcile::retry::RetryPolicy;
-use reconcile::run::{ReconcileError, Reconciler, RunOutcome};
+use reconcile::run::{ReconcileError, Reconciler};
 use reconcile::settings::Settings;
 use reconcile::summary::RunStatus;
 use serde_json::{Value, json};
-use shared::domain::ids::{TransactionId, TransferId, UserId};
+use shared::domain::ids::TransactionId;
 use shared::domain::report::{Outcome, ReportSource};
 use shared::domain::time::now_millis;
-use shared::domain::transfer::{TransferRecord, TransferStatus};
-use shared::mesh::{HttpOptions, MeshClient, MeshError};
-use shared::runtime::secrets::{SecretCache, SecretSource, SecretsError};
-use shared::storage::{DynamoTransferStore, TransferStore};
-use shared::testkit;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use shared::domain::transfer::TransferStatus;
+use shared::mesh::MeshError;
+use shared::storage::TransferStore;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use webhook::receive::{Delivery, WebhookSettings, receive};
-
-const GOOD: &str = r#"{"clientId":"sandbox-client-id","clientSecret":"sandbox-client-secret","webhookSecret":"sandbox-webhook-secret"}"#;
-const STALE: &str =
-    r#"{"clientId":"sandbox-client-id","clientSecret":"rotated-away","webhookSecret":"sandbox-webhook-secret"}"#;
-
-/// Answers the queued secrets in turn, repeating the last; counts fetches.
-struct Secrets {
-    answers: Vec<&'static str>,
-    fetches: AtomicUsize,
-}
-
-impl SecretSource for &'static Secrets {
-    async fn fetch(&self) -> Result<String, SecretsError> {
-        let n = self.fetches.fetch_add(1, Ordering::SeqCst);
-        Ok(self.answers[n.min(self.answers.len() - 1)].to_string())
-    }
-}
-
-fn secrets(answers: &[&'static str]) -> &'static Secrets {
-    Box::leak(Box::new(Secrets { answers: answers.to_vec(), fetches: AtomicUsize::new(0) }))
-}
-
-fn settings() -> Settings {
-    Settings {
-        grace: Duration::ZERO,
-        lookback: Duration::from_secs(3600),
-        retry: RetryPolicy {
-            base: Duration::from_millis(5),
-            cap: Duration::from_millis(20),
-            max_attempts: 3,
-            budget: 10,
-        },
-        ..Settings::default()
-    }
-}
-
-struct World {
-    sandbox: SandboxHandle,
-    http: reqwest::Client,
-    store: DynamoTransferStore,
-    leases: DynamoLeaseStore,
-    secrets: SecretCache<&'static Secrets>,
-    source: &'static Secrets,
-    mesh: MeshClient,
-    settings: Settings,
-}
-
-async fn world(settings: Settings) -> World {
-    world_with(settings, secrets(&[GOOD]), None).await
-}
-
-async fn world_with(settings: Settings, source: &'static Secrets, mesh_url: Option<String>) -> World {
-    let sandbox = mesh_sandbox::spawn(SandboxConfig::default()).await.unwrap();
-    let table = testkit::create_table();
-    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
-    let base = mesh_url.unwrap_or_else(|| sandbox.base_url());
-    World {
-        http: reqwest::Client::new(),
-        store: DynamoTransferStore::new(client.clone(), table.clone()),
-        leases: DynamoLeaseStore::new(client, table, "reconcile"),
-        secrets: SecretCache::with_min_refresh_interval(source, Duration::from_secs(300), Duration::ZERO),
-        source,
-        mesh: MeshClient::new(url::Url::parse(&base).unwrap(), HttpOptions::default()).unwrap(),
-        settings,
-        sandbox,
-    }
-}
-
-impl World {
-    fn reconciler(&self) -> Reconciler<'_, DynamoTransferStore, DynamoLeaseStore, &'static Secrets> {
-        Reconciler {
-            store: &self.store,
-            leases: &self.leases,
-            secrets: &self.secrets,
-            mesh: &self.mesh,
-            settings: &self.settings,
-        }
-    }
-
-    async fn run_for(&self, time: Duration) -> RunOutcome {
-        let id = format!("run-{}", uuid::Uuid::new_v4().simple());
-        self.reconciler().run(&id, Deadline::after(time, now_millis())).await
-    }
-
-    async fn run(&self) -> RunOutcome {
-        let outcome = self.run_for(Duration::from_secs(120)).await;
-        assert!(outcome.error.is_none(), "{:?}", outcome.error);
-        outcome
-    }
-
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let response = self.http.post(self.sandbox.url(path)).json(&body).send().await.unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
-    }
-
-    async fn fault(&self, body: Value) {
-        self.control("/sandbox/faults", body).await;
-    }
-
-    /// A transfer of ours, created (link token minted) `age` ago.
-    async fn ours(&self, user: &str, age: Duration) -> TransferRecord {
-        let created_at = now_millis() - i64::try_from(age.as_millis()).unwrap();
-        let r = TransferRecord::created(TransactionId::generate(), UserId::parse(user).unwrap(), created_at);
-        self.store.create(&r).await.unwrap();
-        r
-    }
-
-    /// The user finishes Link at Mesh, and every webhook about it is lost.
-    async fn paid_without_webhooks(&self, transaction_id: &str, user: &str) -> TransferId {
-        let t = self
-            .control(
-                "/sandbox/transfers",
-                json!({"transactionId": transaction_id, "userId": user, "outcome": "succeeded", "webhooks": {"drop": true}}),
-            )
-            .await;
-        TransferId::parse(t["id"].as_str().unwrap()).unwrap()
-    }
-
-    async fn seed(&self, count: u32, prefix: &str) {
-        let from = now_millis() / 1000 - 3000;
-        let body = json!({"count": count, "clientTransactionIdPrefix": prefix, "status": "succeeded",
-                          "fromTimestamp": from, "stepSeconds": 1});
-        assert_eq!(self.control("/sandbox/transfers/seed", body).await["created"], count);
-    }
-
-    async fn status(&self, r: &TransferRecord) -> TransferRecord {
-        self.store.get(&r.transaction_id).await.unwrap().unwrap()
-    }
-}
+use support::{GOOD, STALE, secrets, settings, world, world_with};
 
 #[tokio::test]
 async fn a_dropped_webhook_is_repaired_and_a_late_webhook_changes_nothing() {
@@ -178,27 +46,7 @@ async fn a_dropped_webhook_is_repaired_and_a_late_webhook_changes_nothing() {
     assert_eq!(w.status(&ours).await.version, repaired.version);
 
     // The lost webhooks finally arrive (signed as Mesh would): neither changes the repaired transfer.
-    let deliveries: Value = w
-        .http
-        .get(w.sandbox.url(&format!("/sandbox/webhooks?transferId={transfer_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let deliveries = deliveries.as_array().unwrap();
-    assert_eq!(deliveries.len(), 2);
-    let mut outcomes = Vec::new();
-    for d in deliveries {
-        assert_eq!(d["status"], "dropped");
-        let body = serde_json::to_vec(&d["body"]).unwrap();
-        let signature = mesh_sandbox::sign("sandbox-webhook-secret", &body);
-        let delivery = Delivery { method: "POST", body: &body, signature: Some(signature.as_bytes()), source_ip: None };
-        let accepted =
-            receive(&w.store, &w.secrets, &WebhookSettings::default(), delivery, now_millis()).await.unwrap();
-        outcomes.push(accepted.outcome);
-    }
+    let outcomes = w.deliver_dropped(&transfer_id).await;
     assert_eq!(outcomes, vec![Outcome::Regression, Outcome::Stale], "Pending then Succeeded, both too late");
     let after = w.status(&ours).await;
     assert_eq!(
@@ -458,7 +306,8 @@ async fn a_count_of_zero_contradicted_by_a_lookup_is_not_believed() {
 }
 
 /// Open transfers Mesh has never heard of (abandoned Link sessions) are why a count of zero can be
-/// true: one lookup confirms it, and the run trusts the listing.
+/// true: one lookup confirms it, and the run trusts the listing. Their link tokens lapsed long ago,
+/// so each is then asked about once (the sample not again) and abandoned: the open set empties.
 #[tokio::test]
 async fn a_count_of_zero_confirmed_by_a_lookup_is_believed() {
     let w = world(Settings { lookup_max: 2, ..settings() }).await;
@@ -467,5 +316,7 @@ async fn a_count_of_zero_confirmed_by_a_lookup_is_believed() {
     }
     let s = w.run().await.summary;
     assert_eq!(s.plan, Some(PlanKind::Window), "{s:?}");
-    assert_eq!((s.listing_contradicted, s.not_found_at_mesh, s.still_open), (0, 1, 5), "{s:?}");
+    assert_eq!((s.listing_contradicted, s.not_found_at_mesh, s.abandoned, s.still_open), (0, 5, 5, 0), "{s:?}");
+    assert_eq!((s.mesh_calls, s.pages), (7, 1), "a probe, the sample, one page, four more lookups: {s:?}");
+    assert!(w.store.list_open(now_millis(), 100).await.unwrap().is_empty());
 }

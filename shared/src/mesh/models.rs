@@ -97,6 +97,10 @@ fn none<T>() -> Option<T> {
 
 // ---- POST /api/v1/linktoken ----
 
+/// How long a link token Mesh mints can start a Link session: 10 minutes. After it (and a grace for a
+/// session opened just before), an attempt Mesh has no transfer for will never get one.
+pub const LINK_TOKEN_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkTokenRequest {

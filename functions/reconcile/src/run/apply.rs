@@ -3,7 +3,8 @@
 
 use super::{Run, Stop};
 use crate::lease::LeaseStore;
-use crate::plan::{agrees, report_from};
+use crate::plan::{agrees, prices, report_from};
+use shared::domain::checkout::ReviewFlag;
 use shared::domain::ids::TransactionId;
 use shared::domain::report::Outcome;
 use shared::domain::transfer::{Mismatch, TransferStatus};
@@ -21,17 +22,26 @@ impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '
             return Ok(());
         };
         self.summary.checked += 1;
-        let previous = match &report.transaction_id {
+        let ours = match &report.transaction_id {
             Some(id) => match self.open.get(id) {
-                Some(r) => Some(r.status),
-                None => self.r.store.get(id).await?.map(|r| r.status),
+                Some(r) => Some(r.clone()),
+                None => self.r.store.get(id).await?,
             },
             None => None,
         };
-        if previous.is_some_and(|ours| agrees(ours, &report.status)) {
+        if ours.as_ref().is_some_and(|r| agrees(r, &report)) {
             return Ok(());
         }
+        let previous = ours.as_ref().map(|r| r.status);
         let plan = ingest(self.r.store, &report, &raw_status, shared::domain::time::now_millis()).await?;
+        let settled = plan
+            .checkout
+            .as_ref()
+            .is_some_and(|c| c.state.status.is_settled() && !c.state.flags.contains(&ReviewFlag::Unpriced));
+        if settled && plan.outcome == Outcome::Refreshed && ours.as_ref().is_some_and(|r| prices(r, &report)) {
+            self.summary.checkouts_priced += 1;
+            tracing::info!(transaction_id = ?report.transaction_id.as_ref().map(TransactionId::as_str), "a checkout's payment was valued from Mesh's fiat figure");
+        }
         let ids = (report.transfer_id.as_str(), report.transaction_id.as_ref().map(TransactionId::as_str));
         match plan.outcome {
             Outcome::Applied | Outcome::Refreshed | Outcome::Refunded => {

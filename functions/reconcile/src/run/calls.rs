@@ -97,6 +97,7 @@ impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '
         };
         if page.items.is_empty() {
             self.summary.not_found_at_mesh += 1;
+            self.unknown_at_mesh.insert(id.clone());
         }
         for item in &page.items {
             self.apply(item).await?;

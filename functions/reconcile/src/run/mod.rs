@@ -13,11 +13,18 @@
 //!    reached, and the next run finishes the same window first. Bounds are sent in the unit Mesh's
 //!    `createdTimestamp` shows, and a listing that shows nothing where an open transfer of ours lies is
 //!    checked by looking that transfer up (`check`);
-//! 4. returns a `Summary` (what was checked, repaired, still open, unknown to us, mismatches, Mesh
-//!    calls, pages, duration); `Summary::record_metrics` turns it into EMF metrics.
+//! 4. sweeps the open checkouts (`checkouts`): prices a payment Mesh's fiat figure was missing for,
+//!    expires one past its time once Mesh, asked about each attempt, knows none of them;
+//! 5. abandons open transfers still `created` whose link token lapsed and that a lookup finds
+//!    unknown to Mesh (`abandon`): they leave the open set;
+//! 6. returns a `Summary` (what was checked, repaired, still open, unknown to us, mismatches,
+//!    abandoned, checkouts expired and priced, Mesh calls, pages, duration);
+//!    `Summary::record_metrics` turns it into EMF metrics.
 //!
-//! Cost per run follows the open transfers and the transfers created since the previous run, not
-//! the history: a transfer Mesh and we agree on is read once (one `GetItem`) and never written.
+//! Steps 4 and 5 run even when step 3 stopped at the page cap: they look transfers up one by one,
+//! independent of the window. Cost per run follows the open transfers, the open checkouts and the
+//! transfers created since the previous run, not the history: a transfer Mesh and we agree on is read
+//! once (one `GetItem`) and never written.
 
 use crate::deadline::Deadline;
 use crate::lease::{Acquired, Checkpoint, Lease, LeaseError, LeaseStore};
@@ -29,14 +36,16 @@ use shared::domain::transfer::TransferRecord;
 use shared::mesh::{MeshClient, MeshError};
 use shared::runtime::secrets::{MeshSecrets, SecretCache, SecretSource, SecretsError};
 use shared::storage::{CheckoutStore, StoreError, TransferStore};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+mod abandon;
 mod apply;
 mod calls;
 mod check;
+mod checkouts;
 mod window;
 
 /// The lease outlives the invocation's deadline by this much: a run that died holding it blocks the
@@ -112,6 +121,7 @@ impl<'a, T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Recon
             unit: TimestampUnit::default(),
             listed: 0,
             listing_confirmed: false,
+            unknown_at_mesh: HashSet::new(),
         };
         let result = run.work().await;
         release(self.leases, &run.lease).await;
@@ -199,10 +209,23 @@ struct Run<'r, 'a, T, L, S> {
     listed: u64,
     /// A listing's "nothing" was confirmed by a lookup this run: it need not be checked again.
     listing_confirmed: bool,
+    /// Transaction ids a lookup this run found nothing for: unknown to Mesh, not asked again.
+    unknown_at_mesh: HashSet<TransactionId>,
 }
 
 impl<T: TransferStore + CheckoutStore, L: LeaseStore, S: SecretSource> Run<'_, '_, T, L, S> {
     async fn work(&mut self) -> Result<(), Stop> {
+        let transfers = self.reconcile_transfers().await;
+        if let Err(Stop::Deadline | Stop::Fail(_)) = transfers {
+            return transfers;
+        }
+        self.sweep_checkouts().await?;
+        self.abandon_lapsed().await?;
+        transfers
+    }
+
+    /// Steps 1 to 3: the open transfers against Mesh's listing and lookups.
+    async fn reconcile_transfers(&mut self) -> Result<(), Stop> {
         let settings = self.r.settings;
         self.checkpoint = self.r.leases.load_checkpoint().await?;
         let loaded_unit = self.checkpoint.timestamp_unit;
