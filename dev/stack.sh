@@ -8,7 +8,7 @@
 #   functions     the four functions under `cargo lambda watch` (AUTH_MODE=local)
 #   stream-poller the table's change stream -> notify, as Lambda's event source mapping (dev/stream_poller.py);
 #                 notify publishes to moto's EventBridge, whose rules deliver to SQS queues
-#   demo page     dev/demo, the checkout page on the real Mesh Web Link SDK
+#   demo shop     dev/demo: the shop page on the real Mesh Web Link SDK and its merchant backend (merchant.py)
 
 # The functions' configuration is dev/local.env, the file a plain `cargo lambda watch` reads too (Cargo.toml
 # [workspace.metadata.lambda.watch]). This shell gets it as well (the demo page's DESTINATIONS, the table and
@@ -102,7 +102,7 @@ stack_start() {
     --table "$STACK_TABLE" --invoke-url "http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/notify/invocations" \
     --failure-queue "$(stack_event_queue failure_queue)"
 
-  step "demo checkout page on 127.0.0.1:$DEMO_PORT"
+  step "demo shop (page and merchant backend) on 127.0.0.1:$DEMO_PORT"
   stack_spawn demo-page python3 "$ROOT/dev/demo/serve.py" --port "$DEMO_PORT" \
     --api "http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token" --sandbox "http://127.0.0.1:$SANDBOX_PORT"
   wait_port "$DEMO_PORT" 30 "demo page server"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser test of the demo checkout page (a step of `make test`, after the cargo tests): starts the
+# The browser test of the demo shop (a step of `make test`, after the cargo tests): starts the
 # same stack as `make dev` (dev/stack.sh) on free ports, clicks through the page in headless Debian
 # chromium with playwright-core, runs the README's commands against it (dev/readme-commands-test.py), and
 # always stops everything it started.
