@@ -53,6 +53,29 @@ function log(text) {
   $('events').appendChild(li);
 }
 
+/**
+ * The settlement events the merchant's systems received (the bus's rules, read by serve.py from moto's
+ * queues), newest last; one line per eventId, as a consumer deduplicates.
+ */
+async function showSettlementEvents() {
+  try {
+    const res = await fetch('/merchant-events.json');
+    if (!res.ok) return;
+    /** @type {{ 'detail-type': string, detail: { eventId: string, occurredAt: string, checkoutId?: string, transactionId?: string, orderId?: string | null, status: string } }[]} */
+    const received = await res.json();
+    const list = $('settlement');
+    list.replaceChildren(...received.map((e) => {
+      const li = document.createElement('li');
+      const d = e.detail;
+      li.dataset.type = e['detail-type'];
+      li.textContent = `${d.occurredAt}  ${e['detail-type']}  ${d.checkoutId ?? d.transactionId ?? ''}  order ${d.orderId ?? '—'}  ${d.eventId}`;
+      return li;
+    }));
+  } catch {
+    // The list is a view of the local stack; a failed read shows the last one.
+  }
+}
+
 /** @param {boolean} value */
 function setBusy(value) {
   busy = value;
@@ -280,6 +303,8 @@ async function payWithPaylink() {
 }
 
 async function init() {
+  showSettlementEvents();
+  setInterval(showSettlementEvents, 2000);
   const select = $('asset');
   select.append(new Option('Any asset (choose in Link)', ''));
   config.destinations.forEach((d, i) => select.append(new Option(`${d.symbol} on ${d.network}`, String(i))));

@@ -119,6 +119,13 @@ try {
     assert.match(details, /Price\$25\.00 USDReceived\$25\.00Arrived25(\.0+)? USDC on Base/);
     assert.match(details, /Flagsnone/);
     assert.match(details, /Tx hash/);
+    // The order system's side: notify published the checkout's one checkout.paid, and the bus's rule delivered it.
+    const checkoutId = /the shop created (chk_[0-9a-f]{32})/.exec(events)?.[1];
+    assert.ok(checkoutId);
+    const received = page.locator('#settlement li[data-type="checkout.paid"]').filter({ hasText: checkoutId });
+    await received.waitFor({ timeout: 30_000 });
+    assert.equal(await received.count(), 1);
+    assert.match((await received.textContent()) ?? '', /evt_[0-9a-f]{32}/);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
     assert.deepEqual(await page.evaluate(lowContrast), [], 'text under WCAG AA contrast on the finished page');
   });
