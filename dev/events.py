@@ -48,7 +48,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queue", default="merchant-events")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5005"))
+    default = os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5005')}"
+    parser.add_argument("--endpoint", default=default, help="moto (default: AWS_ENDPOINT_URL, else MOTO_PORT as for make dev)")
     parser.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME", "payments"))
     parser.add_argument("--expect")
     args = parser.parse_args()
