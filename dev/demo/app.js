@@ -303,8 +303,11 @@ async function payWithPaylink() {
 }
 
 async function init() {
-  showSettlementEvents();
-  setInterval(showSettlementEvents, 2000);
+  // One read at a time (a read briefly hides the queue's messages from any other reader), every 2 s.
+  (async function refresh() {
+    await showSettlementEvents();
+    setTimeout(refresh, 2000);
+  })();
   const select = $('asset');
   select.append(new Option('Any asset (choose in Link)', ''));
   config.destinations.forEach((d, i) => select.append(new Option(`${d.symbol} on ${d.network}`, String(i))));

@@ -204,3 +204,20 @@ async fn a_redelivered_stream_record_yields_the_same_event_id() {
     let ids = ids_of(&stack.drain("paid-events").await);
     assert_eq!(ids, vec![paid_id(&c), paid_id(&c)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_underpaid_checkout_reaches_the_merchant_rule_and_not_the_paid_one() {
+    let stack = stack().await;
+    let store = DynamoTransferStore::new(stack.dynamodb.clone(), stack.table.clone());
+    let (c, t) = checkout_with_attempt(&store, "order-underpaid").await;
+    let mut report = succeeded(&t, ReportSource::Webhook);
+    report.received.amount = Some("20".parse().unwrap());
+    ingest(&store, &report, "succeeded", NOW + 20).await.unwrap();
+    stack.poll();
+    let all = stack.drain("merchant-events").await;
+    let types: Vec<_> = all.iter().map(|e| e["detail-type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"checkout.underpaid"), "{types:?}");
+    assert!(all.iter().all(|e| e["detail"]["checkoutId"] == c.checkout_id.as_str()));
+    all.iter().for_each(assert_valid_event);
+    assert!(stack.drain("paid-events").await.is_empty());
+}
