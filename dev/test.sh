@@ -52,7 +52,7 @@ FUZZ_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" bash dev/fuzz.sh
 step "browser test (the demo shop, headless chromium), then the README's commands on the same stack"
 bash dev/demo/browser-test.sh
 
-step "sam build (cargo lambda, arm64, the three functions)"
+step "sam build (cargo lambda, arm64, the four functions)"
 # Offline once the aarch64 standard library is installed (cargo-lambda would otherwise download it).
 rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 # One release build of the dependency tree in target/, shared by the three functions: ~9 min from
