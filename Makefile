@@ -10,9 +10,11 @@ dev:
 test:
 	@bash dev/test.sh
 
-# A scripted tour on the stack `make dev` is running: a payment, then a dropped webhook repaired by reconcile.
+# A scripted tour on the stack `make dev` is running: a payment, then a dropped webhook repaired by reconcile;
+# then the settlement events the merchant's rules received (a paid checkout's checkout.paid among them).
 demo:
-	@source dev/lib.sh && python3 dev/demo/tour.py
+	@source dev/lib.sh && python3 dev/demo/tour.py && echo && echo "settlement events the merchant's systems received:" \
+	  && python3 dev/events.py --expect checkout.paid
 
 # Follows what make dev writes to .dev/logs/ as one coloured stream (in a second terminal).
 logs:

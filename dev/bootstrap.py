@@ -7,6 +7,12 @@ drift from the deployed one. Safe to run twice: existing resources are left as t
   bootstrap.py table  --endpoint URL --name NAME
   bootstrap.py secret --endpoint URL --name NAME --client-id ID --client-secret S --webhook-secret W
   bootstrap.py fixture-transfer --endpoint URL --name NAME
+  bootstrap.py events --endpoint URL --bus NAME
+
+events creates the settlement-event plumbing of template.yaml on moto: the bus, the on-failure queue of the
+notify function's stream (`<bus>-notify-failures`), and the template's two subscription rules with their
+patterns, each delivering to a queue (`<bus>-paid-events`: PaidEventsRule; `<bus>-merchant-events`:
+MerchantEndpointRule, whose API destination moto cannot call, so a queue stands in for the endpoint).
 
 fixture-transfer records the transfer that the signed webhook fixture (events/local/webhook-succeeded.json)
 reports on, as link-token would have recorded it when minting the token (status `created`), so that
@@ -81,6 +87,8 @@ def create_table(endpoint: str, name: str, template: Path) -> None:
     }
     if props.get("GlobalSecondaryIndexes"):
         args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if props.get("StreamSpecification"):
+        args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     ddb.create_table(**args)
     ddb.get_waiter("table_exists").wait(TableName=name)
     ttl = props.get("TimeToLiveSpecification")
@@ -90,6 +98,34 @@ def create_table(endpoint: str, name: str, template: Path) -> None:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
         )
     print(f"table {name} created")
+
+
+def resources(template: Path) -> dict:
+    return yaml.load(template.read_text(), Loader=CfnLoader)["Resources"]
+
+
+# The template's subscription rules and the local queue standing in for each rule's target.
+LOCAL_RULES = {"PaidEventsRule": "paid-events", "MerchantEndpointRule": "merchant-events"}
+
+
+def create_events(endpoint: str, bus: str, template: Path) -> dict:
+    """The bus, the on-failure queue and one queue per subscription rule; returns their names and URLs."""
+    res = resources(template)
+    events, sqs = client("events", endpoint), client("sqs", endpoint)
+    try:
+        events.create_event_bus(Name=bus)
+        print(f"event bus {bus}: rules to the {', '.join(LOCAL_RULES.values())} queues, an on-failure queue", file=sys.stderr)
+    except events.exceptions.ResourceAlreadyExistsException:
+        pass
+    made = {"bus": bus, "failure_queue": sqs.create_queue(QueueName=f"{bus}-notify-failures")["QueueUrl"]}
+    for rule, suffix in LOCAL_RULES.items():
+        url = sqs.create_queue(QueueName=f"{bus}-{suffix}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        pattern = json.dumps(res[rule]["Properties"]["EventPattern"])
+        events.put_rule(Name=f"{bus}-{suffix}", EventBusName=bus, EventPattern=pattern, State="ENABLED")
+        events.put_targets(Rule=f"{bus}-{suffix}", EventBusName=bus, Targets=[{"Id": suffix, "Arn": arn}])
+        made[suffix] = url
+    return made
 
 
 def put_secret(endpoint: str, name: str, value: dict) -> None:
@@ -197,12 +233,18 @@ def main() -> int:
     s.add_argument("--client-secret", required=True)
     s.add_argument("--webhook-secret", required=True)
     s.add_argument("--previous-webhook-secret")
+    e = sub.add_parser("events")
+    e.add_argument("--endpoint", required=True)
+    e.add_argument("--bus", required=True)
+    e.add_argument("--template", default=str(ROOT / "template.yaml"))
     f = sub.add_parser("fixture-transfer")
     f.add_argument("--endpoint", required=True)
     f.add_argument("--name", required=True)
     args = parser.parse_args()
     if args.command == "table":
         create_table(args.endpoint, args.name, Path(args.template))
+    elif args.command == "events":
+        print(json.dumps(create_events(args.endpoint, args.bus, Path(args.template))))
     elif args.command == "fixture-transfer":
         put_fixture_transfer(args.endpoint, args.name)
         put_fixture_checkout(args.endpoint, args.name)

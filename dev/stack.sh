@@ -5,8 +5,10 @@
 #
 #   moto          DynamoDB + Secrets Manager, table and secret bootstrapped
 #   mesh-sandbox  Mesh's API and its signed webhooks, delivered to the webhook function
-#   functions     the three functions under `cargo lambda watch` (AUTH_MODE=local)
-#   demo page     dev/demo, the checkout page on the real Mesh Web Link SDK
+#   functions     the four functions under `cargo lambda watch` (AUTH_MODE=local)
+#   stream-poller the table's change stream -> notify, as Lambda's event source mapping (dev/stream_poller.py);
+#                 notify publishes to moto's EventBridge, whose rules deliver to SQS queues
+#   demo shop     dev/demo: the shop page on the real Mesh Web Link SDK and its merchant backend (merchant.py)
 
 # The functions' configuration is dev/local.env, the file a plain `cargo lambda watch` reads too (Cargo.toml
 # [workspace.metadata.lambda.watch]). This shell gets it as well (the demo page's DESTINATIONS, the table and
@@ -59,6 +61,9 @@ stack_start() {
     --client-id sandbox-client-id --client-secret sandbox-client-secret --webhook-secret "$STACK_WEBHOOK_SECRET"
   # The transfer the events/local/ fixtures refer to (README "Invoking a function with an event").
   python3 "$ROOT/dev/bootstrap.py" fixture-transfer --endpoint "http://127.0.0.1:$MOTO_PORT" --name "$STACK_TABLE"
+  # Settlement events: the bus, its subscription rules' queues and notify's on-failure queue (their URLs, JSON).
+  STACK_EVENTS=$(python3 "$ROOT/dev/bootstrap.py" events --endpoint "http://127.0.0.1:$MOTO_PORT" --bus "$EVENT_BUS_NAME")
+  export STACK_EVENTS
 
   step "Mesh sandbox on 127.0.0.1:$SANDBOX_PORT"
   # Debug builds on a busy machine can take longer than Mesh's default 200 ms to answer; a late answer
@@ -92,10 +97,20 @@ stack_start() {
   stack_warm "link-token/transfers?limit=1" -H 'x-local-user: warm-up'
   stack_warm "webhook/"
 
-  step "demo checkout page on 127.0.0.1:$DEMO_PORT"
+  step "the table's change stream to notify (dev/stream_poller.py), notify to the event bus '$EVENT_BUS_NAME'"
+  stack_spawn stream-poller python3 "$ROOT/dev/stream_poller.py" --endpoint "http://127.0.0.1:$MOTO_PORT" \
+    --table "$STACK_TABLE" --invoke-url "http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/notify/invocations" \
+    --failure-queue "$(stack_event_queue failure_queue)"
+
+  step "demo shop (page and merchant backend) on 127.0.0.1:$DEMO_PORT"
   stack_spawn demo-page python3 "$ROOT/dev/demo/serve.py" --port "$DEMO_PORT" \
     --api "http://127.0.0.1:$LAMBDA_PORT/lambda-url/link-token" --sandbox "http://127.0.0.1:$SANDBOX_PORT"
   wait_port "$DEMO_PORT" 30 "demo page server"
+}
+
+# stack_event_queue NAME: the URL of a settlement-event queue (paid-events, merchant-events, failure_queue).
+stack_event_queue() {
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$STACK_EVENTS" "$1"
 }
 
 # stack_warm PATH CURL-ARGS...: one request to a function, until it answers anything but a 5xx (300 s).

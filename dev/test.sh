@@ -20,6 +20,9 @@ cargo deny --log-level error check licenses bans sources
 step "API types (functions/link-token/openapi.d.ts from openapi.json) and the demo page's type check"
 (cd dev/demo && npm run --silent check)
 
+step "the demo shop's merchant backend (dev/demo/merchant.py, against a stand-in checkout API)"
+python3 -m unittest -v dev/demo/test_merchant.py
+
 step "template (cfn-lint, serverless rules, sam validate, template assertions)"
 # Zero findings, no rule silenced globally (a per-resource exception in template.yaml says why).
 cfn-lint template.yaml
@@ -46,10 +49,10 @@ step "fuzz smoke (each cargo-fuzz target for 20 s; make fuzz runs them longer)"
 # Builds in fuzz/target (cold: minutes, once; then seconds) so the targets cannot rot.
 FUZZ_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" bash dev/fuzz.sh
 
-step "browser test (demo checkout page, headless chromium), then the README's commands on the same stack"
+step "browser test (the demo shop, headless chromium), then the README's commands on the same stack"
 bash dev/demo/browser-test.sh
 
-step "sam build (cargo lambda, arm64, the three functions)"
+step "sam build (cargo lambda, arm64, the four functions)"
 # Offline once the aarch64 standard library is installed (cargo-lambda would otherwise download it).
 rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 # One release build of the dependency tree in target/, shared by the three functions: ~9 min from

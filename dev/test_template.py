@@ -9,6 +9,9 @@ shared/reliability.md S1-S8, F6).
 - the webhook's public function URL (AuthType NONE) is the only public entry point;
 - AUTH_MODE=local (and the local Mesh URL override) never set;
 - failures captured: the schedule's retry policy and dead-letter queue, the on-failure destination;
+- settlement events: the table's stream, notify's event source mapping (filters, partial batch responses,
+  bisect, retry limits, on-failure queue) exactly as dev/stream_poller.py applies it, the bus and its
+  archive, the optional subscriptions, a JSON Schema per event type;
 - the table identical to what dev/bootstrap.py creates locally (created on moto and compared);
 - alarms and the dashboard name metrics the code really emits.
 
@@ -34,13 +37,21 @@ import bootstrap  # noqa: E402  the CloudFormation loader and the local table, r
 
 TEMPLATE = Path(os.environ.get("TEMPLATE", ROOT / "template.yaml"))
 
-FUNCTIONS = {"LinkTokenFunction": "link-token", "WebhookFunction": "webhook", "ReconcileFunction": "reconcile"}
+FUNCTIONS = {"LinkTokenFunction": "link-token", "WebhookFunction": "webhook", "ReconcileFunction": "reconcile",
+             "NotifyFunction": "notify"}
+# Functions that read the Mesh secret (notify never calls Mesh).
+MESH_FUNCTIONS = ("LinkTokenFunction", "WebhookFunction", "ReconcileFunction")
 
 # ---------------------------------------------------------------- expected grants
 
 TABLE = {"Fn::GetAtt": ["TransfersTable", "Arn"]}
 SECRET = {"Fn::If": ["CreateMeshSecret", {"Ref": "MeshSecret"}, {"Ref": "ExistingMeshSecretArn"}]}
 FAILURE_QUEUE = {"Fn::GetAtt": ["ReconcileFailureQueue", "Arn"]}
+STREAM = {"Fn::GetAtt": ["TransfersTable", "StreamArn"]}
+BUS = {"Fn::GetAtt": ["PaymentsEventBus", "Arn"]}
+NOTIFY_FAILURE_QUEUE = {"Fn::GetAtt": ["NotifyFailureQueue", "Arn"]}
+# What Lambda's event source mapping calls with the function's role; the function's code calls none of it.
+STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
 KMS_KEY = {"Ref": "MeshSecretKmsKeyArn"}
 XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level permissions exist
 
@@ -54,14 +65,13 @@ def own_logs(binary):
             "${AWS::StackName}-" + binary + ":*"}
 
 
-def base(binary):
+def base(binary, secret=True):
     return {
         ("logs:CreateLogStream", key(own_logs(binary))),
         ("logs:PutLogEvents", key(own_logs(binary))),
         ("xray:PutTraceSegments", key("*")),
         ("xray:PutTelemetryRecords", key("*")),
-        ("secretsmanager:GetSecretValue", key(SECRET)),
-    }
+    } | ({("secretsmanager:GetSecretValue", key(SECRET))} if secret else set())
 
 
 def key(value):
@@ -87,6 +97,11 @@ EXPECTED = {
         ("dynamodb:Query", index("open-transfers")), ("dynamodb:Query", index("open-checkouts")),
         ("sqs:SendMessage", FAILURE_QUEUE),
     ),
+    # The stream (read by the event source mapping), the one bus, the on-failure queue: no table item.
+    "NotifyFunction": base("notify", secret=False) | grants(
+        *((action, STREAM) for action in STREAM_READ),
+        ("events:PutEvents", BUS), ("sqs:SendMessage", NOTIFY_FAILURE_QUEUE),
+    ),
 }
 # Item-level narrowing (dynamodb:LeadingKeys = the partition key) of a function's table grants: action ->
 # the key patterns it may touch. link-token reads and puts transfers, checkouts, order pointers and its
@@ -102,9 +117,11 @@ EXPECTED_LEADING_KEYS = {
     },
     "WebhookFunction": {},
     "ReconcileFunction": {},
+    "NotifyFunction": {},
 }
 # Granted only under a condition: kms:Decrypt on a customer-managed key of an existing secret.
-EXPECTED_CONDITIONAL = {fn: {("HasMeshSecretKmsKey", "kms:Decrypt", key(KMS_KEY))} for fn in FUNCTIONS}
+EXPECTED_CONDITIONAL = {fn: {("HasMeshSecretKmsKey", "kms:Decrypt", key(KMS_KEY))} if fn in MESH_FUNCTIONS else set()
+                        for fn in FUNCTIONS}
 
 # ---------------------------------------------------------------- helpers
 
@@ -184,7 +201,7 @@ class Template(unittest.TestCase):
 
     # ------------------------------------------------------------ functions
 
-    def test_three_rust_functions_built_from_the_workspace(self):
+    def test_the_rust_functions_built_from_the_workspace(self):
         functions = {k for k, v in self.res.items() if v["Type"] == "AWS::Serverless::Function"}
         self.assertEqual(functions, set(FUNCTIONS))
         g = self.t["Globals"]["Function"]
@@ -289,7 +306,7 @@ class Template(unittest.TestCase):
             parts = {"put": "PutItem", "update": "UpdateItem", "delete": "DeleteItem", "condition_check": "ConditionCheckItem"}
             used |= {"dynamodb:" + op for part, op in parts.items()
                      if re.search(rf"TransactWriteItem::builder\(\)\s*\.{part}\(", self.code)}
-        granted = {a for g in EXPECTED.values() for a, _ in g if a.startswith("dynamodb:")}
+        granted = {a for g in EXPECTED.values() for a, _ in g if a.startswith("dynamodb:") and a not in STREAM_READ}
         self.assertEqual(granted, used, "grant exactly the DynamoDB actions the code calls")
         self.assertNotIn("dynamodb:Scan", granted)
         sm = set(re.findall(r"\.(\w+)\(\)\s*\.secret_id", self.code))
@@ -306,7 +323,7 @@ class Template(unittest.TestCase):
 
     def test_no_wildcard_action_or_resource_after_the_sam_transform(self):
         roles = {k: v for k, v in self.out["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
-        self.assertTrue({"LinkTokenRole", "WebhookRole", "ReconcileRole"} <= set(roles))
+        self.assertTrue({"LinkTokenRole", "WebhookRole", "ReconcileRole", "NotifyRole", "MerchantEndpointRole"} <= set(roles))
         policies = [k for k, v in self.out["Resources"].items()
                     if v["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")]
         self.assertEqual(policies, [], "all grants are inline in the roles checked here")
@@ -453,7 +470,7 @@ class Template(unittest.TestCase):
     # ------------------------------------------------------------ the table
 
     APPLIED_BY_BOOTSTRAP = {"BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
-                            "TimeToLiveSpecification"}
+                            "TimeToLiveSpecification", "StreamSpecification"}
     DEPLOY_ONLY = {"PointInTimeRecoverySpecification", "SSESpecification"}  # no effect on behaviour
 
     def test_table_declaration(self):
@@ -507,6 +524,113 @@ class Template(unittest.TestCase):
         self.assertFalse(live.get("LocalSecondaryIndexes"))
         self.assertEqual((ttl["TimeToLiveStatus"], ttl["AttributeName"]),
                          ("ENABLED", props["TimeToLiveSpecification"]["AttributeName"]))
+        self.assertEqual(live["StreamSpecification"], {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        self.assertTrue(live["LatestStreamArn"])
+
+    # ------------------------------------------------------------ settlement events
+
+    def stream_event(self):
+        (event,) = self.fn("NotifyFunction")["Events"].values()
+        self.assertEqual(event["Type"], "DynamoDB")
+        return event["Properties"]
+
+    def test_notify_reads_the_table_stream_with_failures_captured(self):
+        table = self.res["TransfersTable"]["Properties"]
+        self.assertEqual(table["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"}, "both images: events are derived from them")
+        ev = self.stream_event()
+        self.assertEqual(ev["Stream"], STREAM)
+        self.assertEqual(ev["StartingPosition"], "TRIM_HORIZON")
+        self.assertEqual(ev["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertIs(ev["BisectBatchOnFunctionError"], True)
+        self.assertTrue(1 <= ev["BatchSize"] <= 100)
+        self.assertGreaterEqual(ev["MaximumRetryAttempts"], 1)
+        # The stream keeps records 24 hours: give up (and say so) well before they are gone.
+        self.assertTrue(60 <= ev["MaximumRecordAgeInSeconds"] <= 43200)
+        dest = ev["DestinationConfig"]["OnFailure"]
+        self.assertEqual((dest["Type"], dest["Destination"]), ("SQS", NOTIFY_FAILURE_QUEUE))
+        self.assertTrue(self.res["NotifyFailureQueue"]["Properties"]["SqsManagedSseEnabled"])
+        self.assertEqual(self.fn("NotifyFunction")["Environment"]["Variables"]["EVENT_BUS_NAME"], BUS)
+        # After the transform: the mapping CloudFormation creates carries all of it.
+        (mapping,) = [v["Properties"] for v in self.out["Resources"].values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
+        self.assertEqual(mapping["FunctionName"], {"Ref": "NotifyFunction"})
+        for prop in ("FilterCriteria", "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts",
+                     "MaximumRecordAgeInSeconds", "BatchSize"):
+            self.assertEqual(mapping[prop], ev[prop], prop)
+        self.assertEqual(mapping["DestinationConfig"]["OnFailure"]["Destination"], NOTIFY_FAILURE_QUEUE)
+
+    def test_the_filters_let_through_exactly_the_records_that_can_raise_an_event(self):
+        import stream_poller  # the local mapping applies these very patterns
+
+        filters = [json.loads(f["Pattern"]) for f in self.stream_event()["FilterCriteria"]["Filters"]]
+
+        def record(name, new, old=None):
+            img = lambda d: {k: {"S": v} for k, v in d.items()}
+            r = {"eventName": name, "dynamodb": {"NewImage": img(new)}}
+            if old is not None:
+                r["dynamodb"]["OldImage"] = img(old)
+            return r
+
+        passes = [
+            record("MODIFY", {"pk": "CHECKOUT#chk_1", "status": "paid"}, {"pk": "CHECKOUT#chk_1", "status": "processing"}),
+            record("INSERT", {"pk": "CHECKOUT#chk_1", "status": "open"}),
+            record("MODIFY", {"pk": "TRANSFER#t", "status": "succeeded"}, {"pk": "TRANSFER#t", "status": "pending"}),
+            record("MODIFY", {"pk": "TRANSFER#t", "status": "failed"}, {"pk": "TRANSFER#t", "status": "created"}),
+            record("INSERT", {"pk": "TRANSFER#t", "status": "succeeded"}),
+        ]
+        blocked = [
+            record("MODIFY", {"pk": "TRANSFER#t", "status": "succeeded", "checkout_id": "chk_1"}, {"pk": "TRANSFER#t", "status": "pending"}),
+            record("MODIFY", {"pk": "TRANSFER#t", "status": "pending"}, {"pk": "TRANSFER#t", "status": "created"}),
+            record("MODIFY", {"pk": "TRANSFER#t", "status": "succeeded"}, {"pk": "TRANSFER#t", "status": "succeeded"}),
+            record("INSERT", {"pk": "EVENT#e"}),
+            record("INSERT", {"pk": "ORDER#o"}),
+            record("INSERT", {"pk": "IDEMPOTENCY#k"}),
+            {"eventName": "REMOVE", "dynamodb": {"OldImage": {"pk": {"S": "CHECKOUT#chk_1"}}}},
+        ]
+        for r in passes:
+            self.assertTrue(stream_poller.accepted(r, filters), r)
+        for r in blocked:
+            self.assertFalse(stream_poller.accepted(r, filters), r)
+        self.assertLessEqual(len(filters), 5, "Lambda accepts at most 5 filters")
+
+    def test_bus_archive_and_optional_subscriptions(self):
+        self.assertEqual(self.res["PaymentsEventBus"]["Type"], "AWS::Events::EventBus")
+        archive = self.res["PaymentsEventArchive"]["Properties"]
+        self.assertEqual(archive["SourceArn"], BUS)
+        self.assertEqual(archive["EventPattern"], {"source": ["mesh-backend.payments"]})
+        self.assertIn('"mesh-backend.payments"', self.code, "the source the rules match is the one the code sends")
+        paid = self.res["PaidEventsRule"]
+        self.assertEqual(paid["Condition"], "HasPaidEventsQueue")
+        self.assertEqual(paid["Properties"]["EventPattern"], {"source": ["mesh-backend.payments"], "detail-type": ["checkout.paid"]})
+        endpoint = self.res["MerchantEndpointRule"]
+        self.assertEqual(endpoint["Condition"], "HasMerchantEndpoint")
+        (target,) = endpoint["Properties"]["Targets"]
+        self.assertEqual(target["Arn"], {"Fn::GetAtt": ["MerchantApiDestination", "Arn"]})
+        for rule in (paid, endpoint):
+            (t,) = rule["Properties"]["Targets"]
+            self.assertEqual(t["DeadLetterConfig"]["Arn"], {"Fn::GetAtt": ["SubscriptionDLQ", "Arn"]})
+        conn = self.res["MerchantConnection"]["Properties"]
+        self.assertEqual(conn["AuthorizationType"], "API_KEY")
+        self.assertEqual(conn["AuthParameters"]["ApiKeyAuthParameters"]["ApiKeyValue"], {"Ref": "MerchantApiKey"})
+        self.assertIs(self.t["Parameters"]["MerchantApiKey"]["NoEcho"], True)
+        role = self.res["MerchantEndpointRole"]
+        self.assertEqual({(a, key(r)) for _, st in role_statements(role) for a in as_list(st["Action"]) for r in as_list(st["Resource"])},
+                         {("events:InvokeApiDestination", key({"Fn::GetAtt": ["MerchantApiDestination", "Arn"]}))})
+        for queue in ("NotifyFailureQueue", "PaidEventsQueueResource", "SubscriptionDLQ"):
+            self.assertTrue(self.res[queue]["Properties"]["SqsManagedSseEnabled"], queue)
+
+    def test_every_event_type_has_a_schema(self):
+        source = (ROOT / "shared/src/domain/settlement_event.rs").read_text()
+        types = set(re.findall(r'=> "((?:checkout|deposit)\.[a-z_]+)"', source))
+        self.assertEqual(len(types), 9, types)
+        schemas = {p.name.removesuffix(".schema.json") for p in (ROOT / "docs/events").glob("*.schema.json")}
+        self.assertEqual(schemas, types)
+        import jsonschema
+        for t in sorted(types):
+            with self.subTest(t):
+                schema = json.loads((ROOT / f"docs/events/{t}.schema.json").read_text())
+                jsonschema.Draft202012Validator.check_schema(schema)
+                self.assertEqual(schema["properties"]["type"], {"const": t})
+                self.assertIn("eventId", schema["required"])
 
     # ------------------------------------------------------------ observability and outputs
 
@@ -544,7 +668,9 @@ class Template(unittest.TestCase):
                 self.assertIn(("MeshBackend", "CheckoutsSettled", json.dumps({"Function": fn, **dims}, sort_keys=True)), seen, dims)
             for flag in ("late", "wrong_destination", "other_user", "double_payment", "conflict"):
                 self.assertIn(("MeshBackend", "CheckoutsFlagged", json.dumps({"Function": fn, "Flag": flag}, sort_keys=True)), seen, flag)
-        for queue in ("ReconcileScheduleDLQ", "ReconcileFailureQueue"):
+        self.assertIn(("MeshBackend", "EventsPutFailedEntries", json.dumps({"Function": "notify"})), seen)
+        self.assertIn(("AWS/Lambda", "IteratorAge", json.dumps({"FunctionName": {"Ref": "NotifyFunction"}})), seen)
+        for queue in ("ReconcileScheduleDLQ", "ReconcileFailureQueue", "NotifyFailureQueue", "SubscriptionDLQ"):
             self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible",
                            json.dumps({"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}})), seen, queue)
         for name, alarm in alarms.items():

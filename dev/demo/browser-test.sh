@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser test of the demo checkout page (a step of `make test`, after the cargo tests): starts the
+# The browser test of the demo shop (a step of `make test`, after the cargo tests): starts the
 # same stack as `make dev` (dev/stack.sh) on free ports, clicks through the page in headless Debian
 # chromium with playwright-core, runs the README's commands against it (dev/readme-commands-test.py), and
 # always stops everything it started.
@@ -45,3 +45,7 @@ DEMO_URL="http://127.0.0.1:$DEMO_PORT/" node dev/demo/checkout.test.mjs
 # The README's shell blocks, pasted as a newcomer would into a second terminal, against this stack.
 LAMBDA_PORT=$LAMBDA_PORT SANDBOX_PORT=$SANDBOX_PORT MOTO_PORT=$MOTO_PORT DEMO_PORT=$DEMO_PORT \
   python3 dev/readme-commands-test.py
+
+# Settlement events end to end: a checkout paid through the sandbox and repaired by reconcile, its webhook
+# delivered 20 times, is exactly one checkout.paid on the bus's paid-events rule queue.
+LAMBDA_PORT=$LAMBDA_PORT SANDBOX_PORT=$SANDBOX_PORT MOTO_PORT=$MOTO_PORT python3 dev/test_settlement_events.py

@@ -1,4 +1,4 @@
-// The browser test of the demo checkout (dev/demo), run by dev/demo/browser-test.sh against a running
+// The browser test of the demo shop (dev/demo), run by dev/demo/browser-test.sh against a running
 // stack: Debian's chromium, headless, driven by playwright-core (no browser download).
 //   DEMO_URL     the page, e.g. http://127.0.0.1:8080/
 //   SCREENSHOT   optional: where to save a PNG of the finished page
@@ -76,46 +76,102 @@ try {
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(String(e)));
 
-  await check('the Link flow ends with the status the webhook set: succeeded', async () => {
+  // The page's calls to the link-token API: a shopper names the checkout, never its price or its order.
+  const linkTokenBodies = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/link-tokens')) linkTokenBodies.push(r.postDataJSON());
+  });
+
+  /** Logs in as `shopper`, picks the item and the asset, and presses `button` (#pay or #paylink). */
+  async function buy(shopper, item, asset) {
     await page.goto(url);
     await page.locator('body[data-ready="true"]').waitFor();
+    await page.fill('#user', shopper);
+    await page.check(`input[name="item"][value="${item}"]`);
+    await page.selectOption('#asset', { label: asset });
+  }
+
+  await check('a paid checkout: the shop prices the item, Link pays it, the webhook settles it paid and safe to fulfil', async () => {
+    await buy('alice', 'tee', 'USDC on Base');
     const options = await page.locator('#asset option').allTextContents();
     assert.deepEqual(options, ['Any asset (choose in Link)', 'USDC on Base', 'USDC on Solana', 'ETH on Ethereum']);
-    await page.fill('#user', 'alice');
-    await page.fill('#amount', '25.00');
-    await page.selectOption('#asset', { label: 'USDC on Base' });
+    assert.deepEqual(await page.locator('#items .name').allTextContents(), ['Mesh T-shirt', 'Enamel mug', 'Hoodie']);
+    assert.deepEqual(await page.locator('#items .price').allTextContents(), ['$25.00', '$12.50', '$49.99']);
     await page.click('#pay');
 
-    // The SDK's overlay iframe shows the sandbox's Link page (decoded from the linkToken).
+    // The SDK's overlay iframe shows the sandbox's Link page (decoded from the linkToken) at the shop's price.
     const iframe = page.locator('iframe[src*="/link/"]');
     await iframe.waitFor();
     const link = page.frameLocator('iframe[src*="/link/"]');
     await assert.doesNotReject(link.locator('#amount').filter({ hasText: '$25.00' }).waitFor());
     await link.locator('#complete').click();
 
-    await page.locator('#status[data-status="succeeded"]').waitFor({ timeout: 90_000 });
-    assert.equal(await page.locator('#status').textContent(), 'Payment succeeded');
+    await page.locator('#status[data-status="paid"]').waitFor({ timeout: 90_000 });
+    assert.equal(await page.locator('#status').textContent(), 'Paid in full');
+    assert.equal(await page.locator('#fulfil').getAttribute('data-safe'), 'true');
     await iframe.waitFor({ state: 'detached' }); // onExit after Link's 'done': the SDK removed its overlay
     const events = (await page.locator('#events').textContent()) ?? '';
+    assert.match(events, /the shop created chk_[0-9a-f]{32} for order-[0-9a-f]+ at \$25\.00/);
     assert.match(events, /onTransferFinished success 25 USDC on Base/);
     assert.match(events, /onExit \(page transferExecutedPage\)/);
-    assert.match(events, /GET \/transfers\/… → succeeded/);
-    assert.match((await page.locator('#details').textContent()) ?? '', /Tx hash/);
+    assert.match(events, /GET \/shop\/checkouts\/… → paid/);
+    const details = (await page.locator('#details').textContent()) ?? '';
+    assert.match(details, /Price\$25\.00 USDReceived\$25\.00Arrived25(\.0+)? USDC on Base/);
+    assert.match(details, /Flagsnone/);
+    assert.match(details, /Tx hash/);
+    // The order system's side: notify published the checkout's one checkout.paid, and the bus's rule delivered it.
+    const checkoutId = /the shop created (chk_[0-9a-f]{32})/.exec(events)?.[1];
+    assert.ok(checkoutId);
+    const received = page.locator('#settlement li[data-type="checkout.paid"]').filter({ hasText: checkoutId });
+    await received.waitFor({ timeout: 30_000 });
+    assert.equal(await received.count(), 1);
+    assert.match((await received.textContent()) ?? '', /evt_[0-9a-f]{32}/);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
     assert.deepEqual(await page.evaluate(lowContrast), [], 'text under WCAG AA contrast on the finished page');
   });
 
-  await check('a Paylink opens in a new tab and ends with the status the webhook set: succeeded', async () => {
-    await page.goto(url);
-    await page.locator('body[data-ready="true"]').waitFor();
-    await page.fill('#user', 'bob');
-    await page.fill('#amount', '10');
-    await page.selectOption('#asset', { label: 'ETH on Ethereum' });
+  await check('an underpaid checkout: the sandbox delivers 20 USDC of 49.99, the page shows underpaid, not safe to fulfil', async () => {
+    await buy('carol', 'hoodie', 'USDC on Base');
+    await page.click('#pay');
+    const iframe = page.locator('iframe[src*="/link/"]');
+    await iframe.waitFor();
+    const link = page.frameLocator('iframe[src*="/link/"]');
+    await link.locator('#amount').filter({ hasText: '$49.99' }).waitFor();
+    // The fake Link page's sandbox options: what actually arrives.
+    await link.locator('summary', { hasText: 'Sandbox options' }).click();
+    await link.locator('#optAmount').fill('20');
+    await link.locator('#complete').click();
+
+    await page.locator('#status[data-status="underpaid"]').waitFor({ timeout: 90_000 });
+    assert.equal(await page.locator('#status').textContent(), 'Underpaid: less arrived than the price');
+    assert.equal(await page.locator('#fulfil').getAttribute('data-safe'), 'false');
+    const details = (await page.locator('#details').textContent()) ?? '';
+    assert.match(details, /Price\$49\.99 USD/);
+    assert.match(details, /Received\$20\.00Arrived/);
+    assert.match(details, /Arrived20(\.0+)? USDC on Base/);
+    assert.match((await page.locator('#events').textContent()) ?? '', /GET \/shop\/checkouts\/… → underpaid/);
+    await iframe.waitFor({ state: 'detached' });
+    assert.deepEqual(await page.evaluate(lowContrast), [], 'text under WCAG AA contrast on the underpaid page');
+  });
+
+  await check('a Paylink opens in a new tab and its checkout ends paid', async () => {
+    await buy('bob', 'mug', 'USDC on Solana');
     const [paylink] = await Promise.all([context.waitForEvent('page'), page.click('#paylink')]);
     assert.match(paylink.url(), /\/paylink\//);
+    await paylink.locator('#amount').filter({ hasText: '$12.50' }).waitFor();
     await paylink.locator('#complete').click();
-    await page.locator('#status[data-status="succeeded"]').waitFor({ timeout: 90_000 });
+    await page.locator('#status[data-status="paid"]').waitFor({ timeout: 90_000 });
+    assert.equal(await page.locator('#fulfil').getAttribute('data-safe'), 'true');
     await paylink.close();
+  });
+
+  await check('the browser never sent a price or an order id to the link-token API', async () => {
+    assert.equal(linkTokenBodies.length, 3);
+    for (const body of linkTokenBodies) {
+      assert.match(body.checkoutId, /^chk_[0-9a-f]{32}$/);
+      const extra = Object.keys(body).filter((k) => !['checkoutId', 'symbol', 'network', 'paylink'].includes(k));
+      assert.deepEqual(extra, [], JSON.stringify(body));
+    }
   });
 
   await check('the API reference renders openapi.json offline', async () => {

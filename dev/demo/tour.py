@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""`make demo`: a scripted tour on the stack `make dev` runs (stdlib only).
+"""`make demo`: a scripted tour of the shop flow on the stack `make dev` runs (stdlib only).
 
-1. mint a link token (POST /link-tokens), 2. complete the payment in the Mesh sandbox, 3. watch the signed
-webhook move the transfer to `succeeded`, 4. pay again with the webhooks dropped on purpose, 5. run
-reconcile, which finds the transfer at Mesh and repairs it, 6. print a summary.
+1. the shop's server creates a checkout for an order (POST /checkouts as the merchant), 2. the shopper asks
+for a link token for it (POST /link-tokens {checkoutId}), 3. the payment completes in the Mesh sandbox and
+the signed webhook settles the checkout `paid`, safe to fulfil, 4. a second order where the sandbox delivers
+less than the price: `underpaid`, not safe to fulfil, 5. a third whose webhooks the sandbox drops on
+purpose, 6. reconcile finds that payment at Mesh and settles its checkout, 7. a summary.
 
 Ports: LAMBDA_PORT (9000) and SANDBOX_PORT (8787), as for make dev.
 """
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -16,10 +19,13 @@ import time
 import urllib.error
 import urllib.request
 
+import merchant
+
 LAMBDA = "http://127.0.0.1:%s" % os.environ.get("LAMBDA_PORT", "9000")
 SANDBOX = "http://127.0.0.1:%s" % os.environ.get("SANDBOX_PORT", "8787")
 API = LAMBDA + "/lambda-url/link-token"
 USER = "demo-tour"
+SHOP = merchant.CheckoutApi(API)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 BOLD, DIM, GREEN, RED, OFF = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -49,19 +55,38 @@ def detail(text):
     print("   " + text)
 
 
-def status_of(txn):
-    return api("GET", "/transfers/" + txn)["status"]
+def checkout_of(checkout_id):
+    return SHOP.get(checkout_id)
 
 
-def wait_status(txn, want, seconds):
+def wait_settled(checkout_id, seconds):
+    """The checkout once it leaves open/processing, or as it is when time runs out."""
     deadline = time.monotonic() + seconds
     delay = 0.25
     while True:
-        status = status_of(txn)
-        if status == want or time.monotonic() > deadline:
-            return status
+        checkout = checkout_of(checkout_id)
+        if checkout["status"] not in ("open", "processing") or time.monotonic() > deadline:
+            return checkout
         time.sleep(delay)
         delay = min(delay * 1.5, 2)
+
+
+def order(price, symbol, network):
+    """The shop's server creates the checkout; the shopper's page mints a link token for it."""
+    order_id = "order-tour-" + secrets.token_hex(4)
+    checkout = SHOP.create(order_id, price, USER, {"item": "tour"})
+    minted = api("POST", "/link-tokens", {"checkoutId": checkout["checkoutId"], "symbol": symbol, "network": network})
+    detail("POST /checkouts {orderId: %s, amountInFiat: %s, userId: %s} as the merchant -> %s, %s"
+           % (order_id, price, USER, checkout["checkoutId"], checkout["status"]))
+    detail("POST /link-tokens {checkoutId, %s on %s} as %s -> attempt %s" % (symbol, network, USER, minted["transactionId"]))
+    return checkout["checkoutId"], minted
+
+
+def verdict(checkout):
+    colour = GREEN if checkout["safeToFulfil"] else RED
+    return "%s%s%s, safeToFulfil %s, received %s of %s, flags %s" % (
+        colour, checkout["status"], OFF, checkout["safeToFulfil"], checkout.get("receivedInFiat"),
+        checkout["amountInFiat"], checkout["flags"] or "none")
 
 
 def deliveries(txn):
@@ -80,34 +105,37 @@ def main():
     except (urllib.error.URLError, OSError):
         sys.exit("The stack is not running on %s / %s: start it with `make dev` (in another terminal) first." % (LAMBDA, SANDBOX))
 
-    print("%sA tour of the payment flow on the local stack%s %s(link-token, webhook and reconcile functions; Mesh sandbox)%s"
+    print("%sA tour of the shop flow on the local stack%s %s(link-token, webhook and reconcile functions; Mesh sandbox)%s"
           % (BOLD, OFF, DIM, OFF))
 
-    say(1, "The checkout asks the backend for a link token")
-    minted = api("POST", "/link-tokens", {"amountInFiat": 42, "symbol": "USDC", "network": "Base"})
-    paid = minted["transactionId"]
-    detail("POST /link-tokens {amountInFiat: 42, USDC on Base} as %s -> %s, status %s"
-           % (USER, paid, status_of(paid)))
+    say(1, "The shop's server creates a checkout at its price; the shopper asks for a link token for it")
+    paid_id, minted = order("42.00", "USDC", "Base")
 
-    say(2, "The customer completes the payment in Mesh Link (the sandbox plays Mesh)")
+    say(2, "The shopper completes the payment in Mesh Link (the sandbox plays Mesh)")
     transfer = call("POST", SANDBOX + "/sandbox/transfers", {"linkToken": minted["linkToken"], "outcome": "succeeded"})
-    detail("Mesh transfer %s: %s %s on %s, hash %s..." % (transfer["id"], transfer.get("amount"), transfer.get("symbol"),
-                                                          transfer.get("networkName"), (transfer.get("hash") or "")[:18]))
+    detail("Mesh transfer %s: %s %s on %s, hash %s..." % (transfer["id"], transfer.get("destinationAmount"),
+                                                          transfer.get("symbol"), transfer.get("networkName"),
+                                                          (transfer.get("hash") or "")[:18]))
+    paid = wait_settled(paid_id, 30)
+    detail("webhooks: %s" % describe(deliveries(minted["transactionId"])))
+    detail("GET /checkouts/%s -> %s" % (paid_id, verdict(paid)))
 
-    say(3, "Mesh's signed webhooks reach the webhook function, which applies them")
-    first = wait_status(paid, "succeeded", 30)
-    detail("deliveries: %s" % describe(deliveries(paid)))
-    detail("GET /transfers/%s -> %s%s%s" % (paid, GREEN if first == "succeeded" else RED, first, OFF))
+    say(3, "A second order, where the sandbox delivers 10 USDC of the 30.00 asked")
+    short_id, minted = order("30.00", "USDC", "Base")
+    call("POST", SANDBOX + "/sandbox/transfers",
+         {"linkToken": minted["linkToken"], "outcome": "succeeded", "deliver": {"amount": 10}})
+    short = wait_settled(short_id, 30)
+    detail("GET /checkouts/%s -> %s" % (short_id, verdict(short)))
 
-    say(4, "A second payment, with its webhooks dropped on purpose (the sandbox never sends them)")
-    minted = api("POST", "/link-tokens", {"amountInFiat": 17.5, "symbol": "ETH", "network": "Ethereum"})
-    lost = minted["transactionId"]
+    say(4, "A third order, paid in full, with its webhooks dropped on purpose (the sandbox never sends them)")
+    lost_id, minted = order("17.50", "USDC", "Solana")
     transfer = call("POST", SANDBOX + "/sandbox/transfers",
                     {"linkToken": minted["linkToken"], "outcome": "succeeded", "webhooks": {"drop": True}})
     time.sleep(2)
-    before = status_of(lost)
-    detail("Mesh transfer %s is %s at Mesh; deliveries: %s" % (transfer["id"], transfer["status"], describe(deliveries(lost))))
-    detail("GET /transfers/%s -> %s%s%s (the backend never heard about it)" % (lost, RED, before, OFF))
+    before = checkout_of(lost_id)
+    detail("Mesh transfer %s is %s at Mesh; webhooks: %s" % (transfer["id"], transfer["status"],
+                                                             describe(deliveries(minted["transactionId"]))))
+    detail("GET /checkouts/%s -> %s%s%s (the backend never heard about it)" % (lost_id, RED, before["status"], OFF))
 
     say(5, "reconcile (on an EventBridge schedule in AWS) compares Mesh's listing with the table and repairs")
     cmd = ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", LAMBDA.rsplit(":", 1)[1],
@@ -120,19 +148,26 @@ def main():
     detail("summary: " + ", ".join("%s=%s" % (k, summary[k]) for k in
                                    ("status", "checked", "repaired", "still_open", "unknown_to_us", "mesh_calls")
                                    if k in summary))
-    after = wait_status(lost, "succeeded", 10)
-    detail("GET /transfers/%s -> %s%s%s" % (lost, GREEN if after == "succeeded" else RED, after, OFF))
+    after = wait_settled(lost_id, 10)
+    detail("GET /checkouts/%s -> %s" % (lost_id, verdict(after)))
 
-    ok = first == "succeeded" and before != "succeeded" and after == "succeeded"
-    print("\n%sSummary%s" % (BOLD, OFF))
-    print("   payment 1  %s  webhook delivered and applied      -> %s" % (paid, first))
-    print("   payment 2  %s  webhooks dropped, %s until reconcile -> %s (repaired: %s)"
-          % (lost, before, after, summary.get("repaired")))
+    ok = (paid["status"] == "paid" and paid["safeToFulfil"]
+          and short["status"] == "underpaid" and not short["safeToFulfil"]
+          and before["status"] != "paid" and after["status"] == "paid" and after["safeToFulfil"])
+    print("\n%sSummary%s (the order system ships only when safeToFulfil is true)" % (BOLD, OFF))
+    print("   order 1  %s  webhook delivered and applied       -> %s" % (paid_id, paid["status"]))
+    print("   order 2  %s  10 of 30.00 delivered               -> %s" % (short_id, short["status"]))
+    print("   order 3  %s  webhooks dropped, %s until reconcile -> %s (repaired: %s)"
+          % (lost_id, before["status"], after["status"], summary.get("repaired")))
     print("   %s%s%s" % (GREEN if ok else RED,
-                         "Every payment reached its final status, webhook or not." if ok else "Something did not settle: see .dev/logs/.",
+                         "Every order reached the status its payment earned, webhook or not." if ok
+                         else "Something did not settle as expected: see .dev/logs/.",
                          OFF))
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except merchant.ShopError as e:
+        sys.exit("the checkout API refused: HTTP %s %s %s" % (e.status, e.code, e.message))

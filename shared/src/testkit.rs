@@ -35,7 +35,7 @@ pub fn moto() -> &'static Moto {
 }
 
 /// The Python that has the project's tools: `.dev/venv` (made by `make setup`), else `python3`.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let venv = workspace_root().join(".dev/venv/bin/python3");
     if venv.exists() { venv } else { PathBuf::from("python3") }
 }
@@ -93,7 +93,8 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-fn bootstrap(args: &[&str]) {
+/// Runs `dev/bootstrap.py <args> --endpoint <moto>`; returns what it printed on stdout.
+pub fn bootstrap(args: &[&str]) -> String {
     let out = Command::new(python())
         .arg(workspace_root().join("dev/bootstrap.py"))
         .args(args)
@@ -101,6 +102,7 @@ fn bootstrap(args: &[&str]) {
         .output()
         .expect("python3 runs dev/bootstrap.py");
     assert!(out.status.success(), "bootstrap {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A fresh transfers table, created exactly as `template.yaml` declares it.

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// One network as `GET /api/v1/transfers/managed/networks` describes it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Network {
     pub id: Uuid,
     pub name: &'static str,

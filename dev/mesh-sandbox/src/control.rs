@@ -16,10 +16,11 @@ use serde_json::{Value, json};
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::catalog::{self, Integration, KNOWN_INTEGRATIONS, Network, usd_price};
+use crate::catalog::{self, Integration, KNOWN_INTEGRATIONS, Network};
+use crate::deliver::{self, Deliver, DeliveredAmount};
 use crate::json::{BodyError, FieldError, Obj, parse_object_or_empty};
 use crate::state::{AppState, Fault, FaultEndpoint, Inner, LinkToken, ToAddress, TokenError, now_ms, now_secs};
-use crate::transfer::{NewTransfer, Transfer, TransferStatus, TransitionError, WebhookBody};
+use crate::transfer::{NewTransfer, Transfer, TransferStatus, TransitionError, WebhookBody, round_units};
 use crate::webhooks::{WebhookOptions, dispatch};
 
 pub const MAX_SEED: u64 = 10_000;
@@ -254,6 +255,7 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
     let refund_address = non_empty(o.str("refundAddress")?);
     let webhooks = parse_webhook_options(&o)?;
     let settle_after = bounded_ms(&o, "settleAfterMs")?;
+    let deliver_given = Deliver::parse_field(&o, "deliver")?;
 
     let mut world = state.lock();
     let now = Instant::now();
@@ -274,19 +276,25 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
         (None, None) => None,
     };
     let destination = choose_destination(token.as_ref(), network, symbol)?;
+    // A transfer without its own `deliver` takes the oldest queued one, once it is sure to be created.
+    let queued = deliver_given.is_none();
+    let deliver = deliver_given.or_else(|| world.next_deliver.first().map(|q| q.deliver.clone())).unwrap_or_default();
+    let network = deliver.network.unwrap_or(destination.network);
+    let delivered_symbol = deliver.token_on(network, &destination.symbol)?;
+    let same_token = delivered_symbol.eq_ignore_ascii_case(&destination.symbol);
     let options = token.as_ref().and_then(|t| t.options.clone()).unwrap_or_default();
-    let price = usd_price(&destination.symbol);
-    let unit_amount = amount.or(destination.amount);
+    let price = world.knobs.usd_price(&delivered_symbol);
+    // An amount offered in units of another token says nothing about this one.
+    let unit_amount = amount.or(destination.amount.filter(|_| same_token));
     let fiat = amount_in_fiat
         .or(options.amount_in_fiat)
         .or(destination.display_amount_in_fiat)
         .or(unit_amount.map(|a| a * price))
         .unwrap_or(10.0);
     let units = unit_amount.unwrap_or(fiat / price);
-    let network = destination.network;
     let transfer_id = Uuid::new_v4();
     let created = now_secs();
-    let transfer = Transfer::new(
+    let mut transfer = Transfer::new(
         transfer_id,
         NewTransfer {
             client_transaction_id: transaction_id
@@ -298,20 +306,29 @@ pub async fn create_transfer(State(state): State<Arc<AppState>>, body: Bytes) ->
                 .unwrap_or_else(|| "sandbox-user".to_string()),
             amount: units,
             amount_in_fiat: fiat,
-            symbol: destination.symbol,
+            symbol: delivered_symbol,
             network,
             created_timestamp: created,
             from: integration,
             from_address: from_address.map(str::to_string).unwrap_or_else(|| network.fake_address()),
-            destination_address: destination.address,
+            destination_address: deliver.address.clone().unwrap_or(destination.address),
             address_tag: destination.address_tag,
             refund_address: refund_address.map(str::to_string),
             transfer_type: options.transfer_type.clone().unwrap_or_else(|| "payment".to_string()),
             is_fee_included: options.is_inclusive_fee_enabled,
             client_fee: options.client_fee.unwrap_or(0.0),
             link_token_id: token.as_ref().map(|t| t.id.clone()),
+            unit_price: price,
         },
     );
+    transfer.delivered_amount = match deliver.amount {
+        Some(DeliveredAmount::Units(units)) => Some(units),
+        Some(DeliveredAmount::Fraction(f)) => Some(round_units(transfer.amounts().amount_to_receive * f)),
+        None => None,
+    };
+    if queued {
+        deliver::take_next(&mut world.next_deliver);
+    }
     let pending_event = transfer.webhook_body(Uuid::new_v4(), now_ms());
     world.insert_transfer(transfer);
     if let Some(id) = &link_token {
@@ -396,9 +413,9 @@ pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlRes
     let integration = Integration::by_name(non_empty(o.str("integration")?).unwrap_or("Coinbase"));
     let fixed_fiat = positive(&o, "amountInFiat")?;
     let width = count.saturating_sub(1).to_string().len().max(4);
-    let price = usd_price(&symbol);
 
     let mut world = state.lock();
+    let price = world.knobs.usd_price(&symbol);
     let mut ids = Vec::with_capacity(count as usize);
     for i in 0..count {
         let created = from.saturating_add(step.saturating_mul(i as i64));
@@ -422,6 +439,7 @@ pub async fn seed(State(state): State<Arc<AppState>>, body: Bytes) -> ControlRes
                 is_fee_included: false,
                 client_fee: 0.0,
                 link_token_id: None,
+                unit_price: price,
             },
         );
         let status = statuses[(i as usize) % statuses.len()];
@@ -559,6 +577,25 @@ fn rate(o: &Obj<'_>, name: &str) -> Result<Option<f64>, FieldError> {
     Ok(v)
 }
 
+/// `usdRates: {"ETH": 2500, ...}`: positive USD prices by token, replacing earlier overrides (`{}` restores
+/// the fixed table). Keys arrive lower-cased (bodies are read case-insensitively) and are kept upper-case.
+fn parse_usd_rates(
+    map: &serde_json::Map<String, Value>,
+) -> Result<std::collections::BTreeMap<String, f64>, FieldError> {
+    let rates = Obj::with_prefix(map, "usdRates");
+    map.keys()
+        .map(|symbol| {
+            let price = rates.f64(symbol)?.filter(|p| *p > 0.0);
+            let price =
+                price.ok_or_else(|| FieldError::invalid(rates.path(symbol), "must be a number greater than 0"))?;
+            if symbol.trim().is_empty() || symbol.chars().any(char::is_whitespace) {
+                return Err(FieldError::invalid("usdRates", "keys must be token symbols"));
+            }
+            Ok((symbol.to_ascii_uppercase(), price))
+        })
+        .collect()
+}
+
 fn http_url(name: &str, value: &str) -> Result<String, FieldError> {
     match url::Url::parse(value.trim()) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(value.trim().trim_end_matches('/').to_string()),
@@ -616,6 +653,7 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
             })
         })
         .transpose()?;
+    let usd_rates = o.obj("usdRates")?.map(parse_usd_rates).transpose()?;
 
     let mut world = state.lock();
     let knobs = &mut world.knobs;
@@ -648,6 +686,9 @@ pub async fn set_config(State(state): State<Arc<AppState>>, body: Bytes) -> Cont
     }
     if let Some(unit) = listing_timestamps {
         knobs.listing_timestamps = unit;
+    }
+    if let Some(rates) = usd_rates {
+        knobs.usd_rates = rates;
     }
     Ok(Json(knobs.to_json()).into_response())
 }

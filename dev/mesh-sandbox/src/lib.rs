@@ -14,7 +14,7 @@
 //!
 //! Module map: [`mesh_api`] (the `/api/v1` surface and its envelope), [`listing`] (the transfers query),
 //! [`transfer`] (state machine, `TransferModel`, webhook body), [`webhooks`] (delivery and retries),
-//! [`signature`] (HMAC), [`control`] (the `/sandbox` API), [`link_page`] (fake Link UI), [`state`]
+//! [`signature`] (HMAC), [`control`] (the `/sandbox` API), [`deliver`] (what arrives instead of what was offered), [`link_page`] (fake Link UI), [`state`]
 //! (in-memory world), [`catalog`] (networks, prices, integrations), [`json`] (case-insensitive bodies),
 //! [`cli`] (binary flags).
 
@@ -23,6 +23,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod control;
+pub mod deliver;
 pub mod json;
 pub mod link_page;
 pub mod listing;
@@ -214,6 +215,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sandbox/linktokens", get(control::list_link_tokens))
         .route("/sandbox/integrations", get(control::list_integrations))
         .route("/sandbox/faults", get(control::list_faults).post(control::add_fault).delete(control::clear_faults))
+        .route("/sandbox/deliver", get(deliver::list).post(deliver::queue).delete(deliver::clear))
         .route("/sandbox/config", get(control::get_config).post(control::set_config))
         .route("/sandbox/reset", post(control::reset))
         .fallback(fallback)
@@ -241,7 +243,7 @@ async fn index() -> Response {
             "POST /sandbox/transfers", "GET /sandbox/transfers", "GET /sandbox/transfers/{id}",
             "POST /sandbox/transfers/{id}/outcome", "POST /sandbox/transfers/seed",
             "GET /sandbox/webhooks", "GET /sandbox/linktokens", "GET /sandbox/integrations",
-            "GET|POST|DELETE /sandbox/faults", "GET|POST /sandbox/config", "POST /sandbox/reset",
+            "GET|POST|DELETE /sandbox/faults", "GET|POST|DELETE /sandbox/deliver", "GET|POST /sandbox/config", "POST /sandbox/reset",
             "GET /sandbox/health",
         ],
     }))

@@ -145,6 +145,10 @@ details input[type=checkbox]{width:auto}#status{margin-top:14px;font-size:13px;m
 <label><input type="checkbox" id="optDup"> duplicate each webhook</label>
 <label><input type="checkbox" id="optReverse"> out of order (terminal before pending)</label>
 <label for="optSettle" style="display:block">stay pending for (ms)</label><input type="number" id="optSettle" min="0" value="0">
+<p class="sub" style="margin:12px 0 0">What arrives instead of what was offered (empty: as offered)</p>
+<label for="optAmount" style="display:block">amount delivered (token units)</label><input type="number" id="optAmount" min="0" step="any">
+<label for="optToken" style="display:block">token delivered</label><input id="optToken" placeholder="e.g. ETH">
+<label for="optAddress" style="display:block">delivered to address</label><input id="optAddress">
 </details>
 <div class="row"><button id="complete">Complete transfer</button><button id="fail">Fail transfer</button></div>
 <div class="row"><button id="pending">Leave pending</button><button id="close">Close</button></div>
@@ -192,6 +196,11 @@ details input[type=checkbox]{width:auto}#status{margin-top:14px;font-size:13px;m
       settleAfterMs: outcome === "pending" ? 0 : (Number($("optSettle").value) || 0),
       webhooks: { drop: $("optDrop").checked, duplicates: $("optDup").checked ? 1 : 0, reverse: $("optReverse").checked }
     };
+    var deliver = {};
+    if ($("optAmount").value !== "") { deliver.amount = Number($("optAmount").value); }
+    if ($("optToken").value.trim() !== "") { deliver.symbol = $("optToken").value.trim(); }
+    if ($("optAddress").value.trim() !== "") { deliver.address = $("optAddress").value.trim(); }
+    if (Object.keys(deliver).length) { body.deliver = deliver; }
     fetch(data.controlUrl, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
       .then(function (res) {

@@ -1,7 +1,7 @@
 //! The sandbox's in-memory world: knobs, link tokens, transfers, webhook deliveries and injected faults,
 //! behind one `std::sync::Mutex` that is never held across an `.await`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::SandboxConfig;
-use crate::catalog::Network;
+use crate::catalog::{Network, usd_price};
+use crate::deliver::Queued;
 use crate::transfer::{Transfer, WebhookBody};
 
 pub fn now_secs() -> i64 {
@@ -38,6 +39,9 @@ pub struct Knobs {
     pub drop_rate: f64,
     /// The unit of the listing's timestamps (Mesh's examples disagree on it).
     pub listing_timestamps: ListingTimestamps,
+    /// USD per unit by upper-case symbol, over the fixed table of `catalog::usd_price`: the rate Mesh's
+    /// fiat figures (`destinationAmountInFiat`, ...) are computed with for transfers created afterwards.
+    pub usd_rates: BTreeMap<String, f64>,
 }
 
 /// The unit of `createdTimestamp` (and `executedTimestamp`) in the listing, and of `FromTimestamp` /
@@ -92,7 +96,13 @@ impl Knobs {
             "duplicateRate": self.duplicate_rate,
             "dropRate": self.drop_rate,
             "listingTimestamps": self.listing_timestamps.as_str(),
+            "usdRates": self.usd_rates,
         })
+    }
+
+    /// USD per unit of `symbol`: the `usdRates` override, else the fixed table.
+    pub fn usd_price(&self, symbol: &str) -> f64 {
+        self.usd_rates.get(&symbol.to_ascii_uppercase()).copied().unwrap_or_else(|| usd_price(symbol))
     }
 }
 
@@ -358,6 +368,8 @@ pub struct Inner {
     pub transfer_index: HashMap<Uuid, usize>,
     pub deliveries: Vec<Delivery>,
     pub faults: Vec<Fault>,
+    /// What the next transfers deliver instead of what Link offered (`POST /sandbox/deliver`).
+    pub next_deliver: Vec<Queued>,
     /// Bumped by reset; background work from an older generation stops touching state.
     pub generation: u64,
     pub queues: HashMap<Uuid, mpsc::UnboundedSender<Batch>>,
@@ -372,6 +384,7 @@ impl Inner {
         self.transfer_index.clear();
         self.deliveries.clear();
         self.faults.clear();
+        self.next_deliver.clear();
         self.queues.clear();
         self.generation += 1;
     }
@@ -493,6 +506,7 @@ impl AppState {
             duplicate_rate: 0.0,
             drop_rate: 0.0,
             listing_timestamps: ListingTimestamps::Seconds,
+            usd_rates: BTreeMap::new(),
         };
         Ok(Arc::new(AppState {
             inner: Mutex::new(Inner {
@@ -504,6 +518,7 @@ impl AppState {
                 transfer_index: HashMap::new(),
                 deliveries: Vec::new(),
                 faults: Vec::new(),
+                next_deliver: Vec::new(),
                 generation: 0,
                 queues: HashMap::new(),
             }),
@@ -559,6 +574,7 @@ mod tests {
             duplicate_rate: 0.0,
             drop_rate: 0.0,
             listing_timestamps: ListingTimestamps::Seconds,
+            usd_rates: BTreeMap::new(),
         };
         Inner {
             initial_knobs: knobs.clone(),
@@ -569,6 +585,7 @@ mod tests {
             transfer_index: HashMap::new(),
             deliveries: Vec::new(),
             faults: Vec::new(),
+            next_deliver: Vec::new(),
             generation: 0,
             queues: HashMap::new(),
         }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::catalog::{Integration, Network, usd_price};
+use crate::catalog::{Integration, Network};
 
 /// `TransferStatus`: `pending` until final, then `succeeded` (hash known) or `failed` (no hash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,6 +96,11 @@ pub struct Transfer {
     /// Client fee ratio in [0, 1].
     pub client_fee: f64,
     pub link_token_id: Option<String>,
+    /// USD per token unit, fixed when the transfer is created (`usdRates` changes later transfers only).
+    pub unit_price: f64,
+    /// What arrived at the destination when it differs from what the transfer would deliver (the
+    /// sandbox's `deliver` knob); `None`: the requested amount, less fees when they are included.
+    pub delivered_amount: Option<f64>,
 }
 
 /// Everything needed to create a transfer (the derived amounts are computed by [`Transfer::new`]).
@@ -117,6 +122,8 @@ pub struct NewTransfer {
     pub is_fee_included: bool,
     pub client_fee: f64,
     pub link_token_id: Option<String>,
+    /// USD per token unit.
+    pub unit_price: f64,
 }
 
 pub fn round_units(x: f64) -> f64 {
@@ -136,6 +143,9 @@ pub struct Amounts {
     pub processing_fee: f64,
     pub processing_fee_fiat: f64,
     pub source_amount: f64,
+    /// What the transfer was to deliver (`amountToReceive`).
+    pub amount_to_receive: f64,
+    /// What arrived (`destinationAmount`): `amount_to_receive` unless the `deliver` knob said otherwise.
     pub destination_amount: f64,
     pub destination_amount_in_fiat: f64,
     pub total_fees_fiat: f64,
@@ -166,6 +176,8 @@ impl Transfer {
             is_fee_included: t.is_fee_included,
             client_fee: t.client_fee,
             link_token_id: t.link_token_id,
+            unit_price: t.unit_price,
+            delivered_amount: None,
         }
     }
 
@@ -181,20 +193,26 @@ impl Transfer {
     }
 
     /// Fees: the network's gas fee plus `clientFee × amount`. When fees are included the destination
-    /// receives `amount − fees`; otherwise the source pays `amount + fees`.
+    /// receives `amount − fees`; otherwise the source pays `amount + fees`. When the `deliver` knob set
+    /// what arrived, the source paid that plus the fees.
     pub fn amounts(&self) -> Amounts {
-        let unit_price = usd_price(&self.symbol);
+        let unit_price = self.unit_price;
         let gas_fee_fiat = self.network.gas_fee_usd;
         let gas_fee = round_units(gas_fee_fiat / unit_price);
         let processing_fee = round_units(self.amount * self.client_fee);
         let processing_fee_fiat = round_fiat(processing_fee * unit_price);
         let fees = gas_fee + processing_fee;
-        let (source_amount, destination_amount) = if self.is_fee_included {
+        let (source_amount, amount_to_receive) = if self.is_fee_included {
             (self.amount, (self.amount - fees).max(0.0))
         } else {
             (self.amount + fees, self.amount)
         };
+        let (source_amount, destination_amount) = match self.delivered_amount {
+            Some(delivered) => (delivered + fees, delivered),
+            None => (source_amount, amount_to_receive),
+        };
         let source_amount = round_units(source_amount);
+        let amount_to_receive = round_units(amount_to_receive);
         let destination_amount = round_units(destination_amount);
         Amounts {
             unit_price,
@@ -203,6 +221,7 @@ impl Transfer {
             processing_fee,
             processing_fee_fiat,
             source_amount,
+            amount_to_receive,
             destination_amount,
             destination_amount_in_fiat: round_fiat(destination_amount * unit_price),
             total_fees_fiat: round_fiat(gas_fee_fiat + processing_fee_fiat),
@@ -232,8 +251,8 @@ impl Transfer {
             status: self.status.as_str(),
             amount: self.amount,
             amount_in_fiat: self.amount_in_fiat,
-            amount_to_receive: a.destination_amount,
-            amount_to_receive_in_fiat: a.destination_amount_in_fiat,
+            amount_to_receive: a.amount_to_receive,
+            amount_to_receive_in_fiat: round_fiat(a.amount_to_receive * a.unit_price),
             amount_in_fiat_currency_code: "USD",
             symbol: self.symbol.clone(),
             token_address: None,
@@ -415,6 +434,7 @@ mod tests {
                 is_fee_included: false,
                 client_fee: 0.0,
                 link_token_id: None,
+                unit_price: 1.0,
             },
         )
     }
@@ -465,6 +485,36 @@ mod tests {
         let a = inc.amounts();
         assert_eq!(a.source_amount, 49.99);
         assert!((a.destination_amount - (49.99 - 0.01 - 0.4999)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_delivered_amount_is_what_arrives_and_keeps_what_was_asked() {
+        let mut t = sample();
+        t.delivered_amount = Some(20.0);
+        let m = t.to_model("http://x");
+        assert_eq!(m["destinationAmount"], 20.0);
+        assert_eq!(m["destinationAmountInFiat"], 20.0);
+        assert_eq!(m["sourceAmount"], 20.01);
+        // What was asked stays visible beside what arrived.
+        assert_eq!(m["amountInFiat"], 49.99);
+        assert_eq!(m["amountToReceive"], 49.99);
+        assert_eq!(m["requestedTransferAmount"], 49.99);
+        let body = t.webhook_body(Uuid::new_v4(), 1);
+        assert_eq!(body.destination_amount, 20.0);
+        assert_eq!(body.source_amount, 20.01);
+    }
+
+    #[test]
+    fn fiat_value_uses_the_rate_fixed_at_creation() {
+        let mut eth = sample();
+        eth.symbol = "ETH".into();
+        eth.amount = 0.01;
+        eth.unit_price = 2500.0;
+        let a = eth.amounts();
+        assert_eq!(a.destination_amount, 0.01);
+        assert_eq!(a.destination_amount_in_fiat, 25.0);
+        assert_eq!(eth.to_model("http://x")["destinationAmountInFiat"], 25.0);
+        assert_eq!(eth.to_model("http://x")["unitPrice"], 2500.0);
     }
 
     #[test]

@@ -27,9 +27,37 @@ pub fn epoch_to_millis(value: i64) -> Result<i64, ImpossibleTime> {
     ms.filter(|ms| (0..=LATEST_MILLIS).contains(ms)).ok_or(ImpossibleTime(value))
 }
 
+/// Unix ms as RFC 3339 in UTC with milliseconds (`2026-11-29T03:06:19.579Z`), the form events carry.
+/// Times before 1970 are clamped to it (no record of ours has one).
+pub fn rfc3339_millis(ms: i64) -> String {
+    let ms = ms.max(0);
+    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Days to a civil date (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1_000 % 60, rest % 1_000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_in_utc_with_millis() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(1_720_532_648_123), "2024-07-09T13:44:08.123Z");
+        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(LATEST_MILLIS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_millis(-5), "1970-01-01T00:00:00.000Z");
+    }
 
     #[test]
     fn seconds_are_scaled_and_millis_kept() {

@@ -8,6 +8,8 @@ use crate::domain::ids::{CheckoutId, OrderId};
 use crate::domain::transfer::TransferRecord;
 use crate::storage::sdk::{n, unavailable};
 use crate::storage::{CheckoutChange, CheckoutStore, DynamoTransferStore, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 
@@ -24,10 +26,8 @@ fn order_key(id: &OrderId) -> String {
     format!("{ORDER_PREFIX}{id}")
 }
 
-/// Which shard of the open-checkouts index a checkout lands in (FNV-1a: stable across builds).
 fn checkout_shard(id: &CheckoutId) -> String {
-    let hash = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("OPEN#{}", hash % CHECKOUT_SHARDS)
+    super::transfers::shard_of(id.as_str(), CHECKOUT_SHARDS)
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -46,6 +46,20 @@ fn checkout_item(record: &CheckoutRecord) -> Result<HashMap<String, AttributeVal
 
 fn checkout_from_item(item: HashMap<String, AttributeValue>) -> Result<CheckoutRecord, StoreError> {
     serde_dynamo::from_item(item).map_err(corrupt)
+}
+
+/// The failure of a two-item transaction (a new item, and a write conditional on what was read): the new
+/// item's key was taken (`AlreadyExists`), or the other item moved since read (`VersionConflict`).
+fn new_item_and_condition<R>(e: SdkError<TransactWriteItemsError, R>) -> StoreError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let failed = |codes: &[String], i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+    match super::events::cancellation_codes(&e) {
+        Some(codes) if failed(&codes, 0) => StoreError::AlreadyExists,
+        Some(codes) if failed(&codes, 1) => StoreError::VersionConflict,
+        _ => unavailable(e),
+    }
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: Option<&E>) -> bool {
@@ -138,18 +152,7 @@ impl CheckoutStore for DynamoTransferStore {
             .transact_items(TransactWriteItem::builder().put(self.order_put(record, replacing)?).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match super::events::cancellation_codes(&e) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::AlreadyExists)
-                }
-                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::VersionConflict)
-                }
-                _ => Err(unavailable(e)),
-            },
-        }
+        result.map(|_| ()).map_err(new_item_and_condition)
     }
 
     async fn get_checkout(&self, id: &CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
@@ -220,48 +223,14 @@ impl CheckoutStore for DynamoTransferStore {
             .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match super::events::cancellation_codes(&e) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::AlreadyExists)
-                }
-                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::VersionConflict)
-                }
-                _ => Err(unavailable(e)),
-            },
-        }
+        result.map(|_| ()).map_err(new_item_and_condition)
     }
 
     async fn list_open_checkouts(&self, limit: usize) -> Result<Vec<CheckoutRecord>, StoreError> {
-        let mut all = Vec::new();
-        for shard in 0..CHECKOUT_SHARDS {
-            let mut start: Option<HashMap<String, AttributeValue>> = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(OPEN_CHECKOUTS_INDEX)
-                    .key_condition_expression("checkout_shard = :shard")
-                    .expression_attribute_values(":shard", AttributeValue::S(format!("OPEN#{shard}")))
-                    .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out.items.unwrap_or_default() {
-                    all.push(checkout_from_item(item)?);
-                }
-                // Each shard is read in expiry order: past `limit` of one shard, none of its later
-                // checkouts can be among the soonest `limit` overall.
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() && all.len() < limit * (shard as usize + 1) => start = Some(k),
-                    _ => break,
-                }
-            }
-        }
+        let items = self
+            .query_shards(OPEN_CHECKOUTS_INDEX, "checkout_shard = :shard", CHECKOUT_SHARDS, HashMap::new(), limit)
+            .await?;
+        let mut all = items.into_iter().map(checkout_from_item).collect::<Result<Vec<_>, _>>()?;
         all.sort_by(|a, b| a.expires_at_ms.cmp(&b.expires_at_ms).then_with(|| a.checkout_id.cmp(&b.checkout_id)));
         all.truncate(limit);
         Ok(all)

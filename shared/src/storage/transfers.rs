@@ -22,8 +22,13 @@ pub(super) fn transfer_key(id: &TransactionId) -> String {
 
 /// Which shard of the open-transfers index a transfer lands in (FNV-1a: stable across builds).
 pub fn open_shard(id: &TransactionId) -> String {
-    let hash = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("OPEN#{}", hash % OPEN_SHARDS)
+    shard_of(id.as_str(), OPEN_SHARDS)
+}
+
+/// `OPEN#<n>`: the shard of a sparse index an item with this id lands in (FNV-1a: stable across builds).
+pub(super) fn shard_of(id: &str, shards: u32) -> String {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("OPEN#{}", hash % shards)
 }
 
 pub struct DynamoTransferStore {
@@ -110,6 +115,45 @@ pub(super) fn status_update_parts(id: &TransactionId, update: &StatusUpdate) -> 
 }
 
 impl DynamoTransferStore {
+    /// The items of a sparse, sharded index (`:shard` is `OPEN#0`, `OPEN#1`, …), each shard read in its
+    /// sort order: past `limit` items of one shard, none of its later ones can be among the first
+    /// `limit` overall, so a shard is read no further.
+    pub(super) async fn query_shards(
+        &self,
+        index: &str,
+        key_condition: &str,
+        shards: u32,
+        values: HashMap<String, AttributeValue>,
+        limit: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..shards {
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let mut shard_values = values.clone();
+                shard_values.insert(":shard".into(), AttributeValue::S(format!("OPEN#{shard}")));
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression(key_condition)
+                    .set_expression_attribute_values(Some(shard_values))
+                    .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                all.extend(out.items.unwrap_or_default());
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() && all.len() < limit * (shard as usize + 1) => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(all)
+    }
+
     /// A strongly consistent read of one item: reads that decide correctness never see stale data.
     pub(super) async fn consistent_get(
         &self,
@@ -189,32 +233,11 @@ impl TransferStore for DynamoTransferStore {
     }
 
     async fn list_open(&self, created_before: i64, limit: usize) -> Result<Vec<TransferRecord>, StoreError> {
-        let mut all = Vec::new();
-        for shard in 0..OPEN_SHARDS {
-            let mut start: Option<HashMap<String, AttributeValue>> = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(OPEN_INDEX)
-                    .key_condition_expression("open_shard = :shard AND created_at < :before")
-                    .expression_attribute_values(":shard", AttributeValue::S(format!("OPEN#{shard}")))
-                    .expression_attribute_values(":before", AttributeValue::N(created_before.to_string()))
-                    .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out.items.unwrap_or_default() {
-                    all.push(Self::from_item(item)?);
-                }
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() && all.len() < limit * (shard as usize + 1) => start = Some(k),
-                    _ => break,
-                }
-            }
-        }
+        let before = HashMap::from([(":before".to_string(), n(created_before))]);
+        let items = self
+            .query_shards(OPEN_INDEX, "open_shard = :shard AND created_at < :before", OPEN_SHARDS, before, limit)
+            .await?;
+        let mut all = items.into_iter().map(Self::from_item).collect::<Result<Vec<_>, _>>()?;
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.transaction_id.cmp(&b.transaction_id)));
         all.truncate(limit);
         Ok(all)
