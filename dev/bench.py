@@ -32,7 +32,6 @@ import platform
 import queue
 import random
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -48,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "dev"))
 import bootstrap  # noqa: E402  (the table from template.yaml, the secret)
+from measure_init import callgrind  # noqa: E402  (init instructions)
 
 SECRET = {"clientId": "sandbox-client-id", "clientSecret": "sandbox-client-secret", "webhookSecret": "sandbox-webhook-secret"}
 DESTINATIONS = '[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]'
@@ -210,35 +210,19 @@ def run_function(name: str, cmd: list, env: dict, events, rss: bool = False, red
 def count_instructions(name: str, cmd: list, env: dict, first_event=None):
     """Instructions counted by callgrind from process start to the first Runtime API poll (init), or,
     with `first_event`, to the first invocation's response (init plus the first request: what a client
-    built on first use costs shows here). None when valgrind is missing or the run fails. The process is
-    stopped with SIGTERM, on which callgrind writes its totals."""
-    if not shutil.which("valgrind"):
-        return None
+    built on first use costs shows here). None when valgrind is missing or the run fails."""
     api = RuntimeApi()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
-                                env=lambda_env(env, api.port, name), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            if not api.first_poll.wait(600):
-                return None
-            if first_event is not None:
-                _, _, ok = api.invoke(first_event, timeout=600)
-                if not ok:
-                    return None
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            api.close()
-        if not out.exists():
-            return None
-        for line in out.read_text(errors="replace").splitlines():
-            if line.startswith("totals:"):
-                return int(line.split()[1])
-    return None
+
+    def until() -> bool:
+        if not api.first_poll.wait(600):
+            return False
+        return first_event is None or api.invoke(first_event, timeout=600)[2]
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return callgrind(cmd, lambda_env(env, api.port, name), str(Path(tmp) / "callgrind.out"), until)
+    finally:
+        api.close()
 
 
 def pct(values, p):

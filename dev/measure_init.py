@@ -69,6 +69,7 @@ def lambda_env(binary: str, port: int) -> dict:
     env.setdefault("TRANSFERS_TABLE", "transfers")
     env.setdefault("MESH_SECRET_ID", "mesh/credentials")
     env.setdefault("MESH_ENV", "sandbox")
+    env.setdefault("EVENT_BUS_NAME", "bench-bus")
     env.setdefault("DESTINATIONS", '[{"symbol":"USDC","network":"Base","address":"0x1111111111111111111111111111111111111111"}]')
     return env
 
@@ -89,18 +90,16 @@ def measure(binary: str, port: int, runs: int) -> list[float]:
     return times
 
 
-def instructions(binary: str, port: int, keep: str | None) -> int | None:
-    """Instructions from process start to the first poll, counted by callgrind. The process gets SIGTERM
-    at the poll, on which callgrind writes its totals."""
+def callgrind(cmd: list, env: dict, out: str, until) -> int | None:
+    """Runs `cmd` under callgrind until `until()` returns (True: stop it there), then stops it with SIGTERM,
+    on which callgrind writes its totals to `out`; returns the instruction count, None when valgrind is
+    missing or the run fails. Shared with dev/bench.py."""
     if not shutil.which("valgrind"):
         return None
-    out_dir = keep or tempfile.mkdtemp()
-    out = os.path.join(out_dir, f"callgrind.out.{os.path.basename(binary)}")
-    Runtime.polled.clear()
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary],
-                            env=lambda_env(binary, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        if not Runtime.polled.wait(600):
+        if not until():
             return None
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)
@@ -110,9 +109,17 @@ def instructions(binary: str, port: int, keep: str | None) -> int | None:
             proc.wait()
     try:
         with open(out, errors="replace") as f:
-            total = next((int(line.split()[1]) for line in f if line.startswith("totals:")), None)
+            return next((int(line.split()[1]) for line in f if line.startswith("totals:")), None)
     except FileNotFoundError:
         return None
+
+
+def instructions(binary: str, port: int, keep: str | None) -> int | None:
+    """Instructions from process start to the first poll, counted by callgrind."""
+    out_dir = keep or tempfile.mkdtemp()
+    Runtime.polled.clear()
+    out = os.path.join(out_dir, f"callgrind.out.{os.path.basename(binary)}")
+    total = callgrind([binary], lambda_env(binary, port), out, lambda: Runtime.polled.wait(600))
     if not keep:
         shutil.rmtree(out_dir, ignore_errors=True)
     return total
