@@ -77,6 +77,9 @@ pub enum ReviewFlag {
 }
 
 impl ReviewFlag {
+    pub const ALL: [ReviewFlag; 6] =
+        [Self::WrongDestination, Self::OtherUser, Self::DoublePayment, Self::Conflict, Self::Late, Self::Unpriced];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::WrongDestination => "wrong_destination",
@@ -606,14 +609,7 @@ mod tests {
         for status in CheckoutStatus::ALL {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
-        for flag in [
-            ReviewFlag::WrongDestination,
-            ReviewFlag::OtherUser,
-            ReviewFlag::DoublePayment,
-            ReviewFlag::Conflict,
-            ReviewFlag::Late,
-            ReviewFlag::Unpriced,
-        ] {
+        for flag in ReviewFlag::ALL {
             assert_eq!(serde_json::to_value(flag).unwrap(), flag.as_str());
         }
     }

@@ -130,17 +130,7 @@ fn response_schemas_match_what_is_sent() {
     let checkout_schema = &doc["components"]["schemas"]["Checkout"];
     assert_eq!(keys(&checkout_schema["properties"]), keys(&checkout_view));
     assert_eq!(keys(&checkout_schema["properties"]).len(), checkout_schema["required"].as_array().unwrap().len());
-    let flags: Vec<Value> = [
-        ReviewFlag::WrongDestination,
-        ReviewFlag::OtherUser,
-        ReviewFlag::DoublePayment,
-        ReviewFlag::Conflict,
-        ReviewFlag::Late,
-        ReviewFlag::Unpriced,
-    ]
-    .iter()
-    .map(|f| serde_json::to_value(f).unwrap())
-    .collect();
+    let flags: Vec<Value> = ReviewFlag::ALL.iter().map(|f| serde_json::to_value(f).unwrap()).collect();
     assert_eq!(checkout_schema["properties"]["flags"]["items"]["enum"], json!(flags));
     assert_eq!(keys(&schema["properties"]), keys(&view));
     assert_eq!(keys(&doc["components"]["schemas"]["Destination"]["properties"]), keys(&view["offered"][0]));
