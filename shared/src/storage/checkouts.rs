@@ -62,20 +62,20 @@ where
     }
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: Option<&E>) -> bool {
-    e.and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
-}
-
 /// The update of a checkout's settlement fields, conditional on the version they were computed from.
 /// Shared by `update_checkout` and the ingest transaction (`events.rs`).
 pub(super) fn checkout_update(table: &str, change: &CheckoutChange) -> Result<Update, StoreError> {
     let CheckoutState { status, flags, pending, succeeded, settled_by, received_in_fiat, closed_at } = &change.state;
-    let mut set: Vec<String> =
-        ["#status = :status", "flags = :flags", "pending = :pending", "succeeded = :succeeded", "updated_at = :now"]
-            .into_iter()
-            .chain(["version = version + :one"])
-            .map(String::from)
-            .collect();
+    let mut set: Vec<String> = [
+        "#status = :status",
+        "flags = :flags",
+        "pending = :pending",
+        "succeeded = :succeeded",
+        "updated_at = :now",
+        "version = version + :one",
+    ]
+    .map(String::from)
+    .into();
     let mut remove = Vec::new();
     let mut values = HashMap::from([
         (":status".to_string(), serde_dynamo::to_attribute_value(status).map_err(corrupt)?),
@@ -183,7 +183,9 @@ impl CheckoutStore for DynamoTransferStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(e.as_service_error()) => Err(StoreError::VersionConflict),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(StoreError::VersionConflict)
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

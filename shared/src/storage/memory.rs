@@ -152,18 +152,10 @@ impl TransferStore for MemoryTransferStore {
             }
         }
         if let Some(change) = change {
-            let (id, expected) = change.target();
-            let record = items.get_mut(id).ok_or(StoreError::VersionConflict)?;
-            if record.version != expected {
-                return Err(StoreError::VersionConflict);
-            }
+            // Checked above: the record exists at the expected version and the change moves it forward.
+            let record = items.get_mut(change.target().0).ok_or(StoreError::VersionConflict)?;
             match change {
-                TransferChange::Status { update, .. } => {
-                    if !moves_forward(record, update) {
-                        return Err(StoreError::VersionConflict);
-                    }
-                    apply_to(record, update);
-                }
+                TransferChange::Status { update, .. } => apply_to(record, update),
                 TransferChange::Refund { refund, now, .. } => {
                     record.refund = Some(*refund);
                     record.updated_at = *now;
